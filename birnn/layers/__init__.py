@@ -1,0 +1,21 @@
+"""``birnn.layers``: every layer and cell, mirroring ``keras.layers``.
+
+Example:
+    >>> from birnn.layers import LSTM, Bidirectional
+    >>> Bidirectional(LSTM(8)).merge_mode
+    'concat'
+"""
+
+from ._input_spec import InputSpec as InputSpec
+from ._layer import Layer as Layer
+from ._naming import reset_names as reset_names
+from .rnn import GRU as GRU
+from .rnn import Bidirectional as Bidirectional
+from .rnn import SequenceLayer as SequenceLayer
+from .rnn import LSTM as LSTM
+from .rnn import RNN as RNN
+from .rnn import GRUCell as GRUCell
+from .rnn import LSTMCell as LSTMCell
+from .rnn import SimpleRNN as SimpleRNN
+from .rnn import SimpleRNNCell as SimpleRNNCell
+from .rnn import StackedRNNCells as StackedRNNCells
