@@ -10,6 +10,7 @@ from torch import Tensor
 
 from ... import _registry
 from .._layer import Layer, Shape, _call_parameters
+from ._rnn import RNN, state_structure
 from ._merge import MergeMode, merge, resolve_merge_mode, serialize_merge_mode
 
 __all__ = ["Bidirectional", "SequenceLayer"]
@@ -77,11 +78,9 @@ def _recreate(layer: Layer, name: str, go_backwards: bool) -> Layer:
 
 def _state_count(layer: Layer) -> int | None:
     """Number of top-level state entries the layer takes as ``initial_state`` (``None``: unknown)."""
-    cell = getattr(layer, "cell", None)
-    size = getattr(cell, "state_size", None)
-    if size is None:
+    if not isinstance(layer, RNN):
         return None
-    return 1 if isinstance(size, int) else len(size)
+    return len(state_structure(layer.cell))
 
 
 @_registry.register
@@ -317,7 +316,7 @@ class Bidirectional(Layer):
         if self.merge_mode is None:
             output: tuple[Any, ...] = (tuple(fwd_out), tuple(bwd_out))
         elif self.merge_mode == "concat":
-            output = (tuple(fwd_out[:-1]) + (fwd_out[-1] + bwd_out[-1]),)
+            output = ((*fwd_out[:-1], fwd_out[-1] + bwd_out[-1]),)
         else:
             output = (tuple(fwd_out),)
         if not self.return_state:

@@ -81,8 +81,8 @@ def zero_states(cell: Any, batch_size: int, dtype: torch.dtype, device: torch.de
 
 
 def flatten_states(states: Any) -> list[Tensor]:
-    """Nested state lists (stacked cells) -> one flat list of tensors, in order."""
-    if isinstance(states, Tensor):
+    """Nested state lists (stacked cells) -> one flat list of tensors (or arrays), in order."""
+    if not isinstance(states, (list, tuple)):
         return [states]
     return [t for s in states for t in flatten_states(s)]
 

@@ -18,7 +18,7 @@ from . import _fused
 from ._cell import CellProtocol, ProjectedCell, call_kwargs, flatten_states, state_sizes, zero_states
 from ._loop import Step, check_mask, run_loop
 
-__all__ = ["RNN", "CellLayer"]
+__all__ = ["RNN", "CellLayer", "state_structure"]
 
 _FLAGS = ("return_sequences", "return_state", "go_backwards", "stateful", "unroll", "zero_output_for_mask")
 
@@ -26,6 +26,16 @@ _FLAGS = ("return_sequences", "return_state", "go_backwards", "stateful", "unrol
 def _pack(flat: Iterator[Tensor], size: Any) -> Any:
     """Rebuild the cell's state structure (``[h, c]``, or per-cell lists for stacked cells)."""
     return next(flat) if isinstance(size, int) else [_pack(flat, s) for s in size]
+
+
+def state_structure(cell: Any) -> list[Any]:
+    """The shape of a cell's state list: ``[u]``, ``[u, u]``, or per-cell lists for stacked cells."""
+    size = cell.state_size
+    if isinstance(size, int):
+        return [size]
+    if any(isinstance(s, (list, tuple)) for s in size):
+        return [[s] if isinstance(s, int) else list(s) for s in size]
+    return list(size)
 
 
 def _check_cell(cell: Any) -> None:
@@ -219,6 +229,7 @@ class RNN(Layer):
     def _step(self, sequences: Tensor, states: list[Tensor], training: bool, constants: Any) -> tuple[Step, Tensor]:
         """The per-step function and the per-step inputs it consumes."""
         cell = self.cell
+        extra = call_kwargs(cell, training, constants)
         if isinstance(cell, ProjectedCell):
             masks = cell.dropout_masks(sequences, states, training)
 
@@ -227,8 +238,7 @@ class RNN(Layer):
 
             return projected_step, cell.project_inputs(sequences, masks.inputs)
 
-        extra = call_kwargs(cell, training, constants)
-        structure = cell.state_size if isinstance(cell.state_size, (list, tuple)) else [cell.state_size]
+        structure = state_structure(cell)
 
         def generic_step(x: Tensor, s: list[Tensor]) -> tuple[Tensor, list[Tensor]]:
             output, new_states = cell.call(x, _pack(iter(s), structure), **extra)
@@ -269,8 +279,7 @@ class RNN(Layer):
         output = outputs if self.return_sequences else last
         if not self.return_state:
             return output
-        structure = self.cell.state_size if isinstance(self.cell.state_size, (list, tuple)) else [self.cell.state_size]
-        return (output, *_pack(iter(final), structure))
+        return (output, *_pack(iter(final), state_structure(self.cell)))
 
     # ------------------------------------------------------------------ shapes
     def compute_output_shape(self, input_shape: Shape) -> Any:
@@ -278,9 +287,8 @@ class RNN(Layer):
         output = (batch, steps, self.output_size) if self.return_sequences else (batch, self.output_size)
         if not self.return_state:
             return output
-        structure = self.cell.state_size if isinstance(self.cell.state_size, (list, tuple)) else [self.cell.state_size]
         shapes = iter([(batch, size) for size in self.state_size])
-        return (output, *_pack(shapes, structure))
+        return (output, *_pack(shapes, state_structure(self.cell)))
 
     def compute_mask(self, inputs: Any, mask: Tensor | None = None) -> Any:
         output_mask = None

@@ -52,3 +52,4 @@ class SimpleRNN(CellLayer):
     """
 
     cell_class = SimpleRNNCell
+    takes_use_cudnn = False
