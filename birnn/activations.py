@@ -412,8 +412,8 @@ _BY_NAME: dict[str, Activation] = {
 }  # fmt: skip
 _BY_NAME.update(swish=silu, hard_swish=hard_silu)
 
+# Every name get() accepts for a built-in activation.
 ALL_NAMES: tuple[str, ...] = tuple(sorted(_BY_NAME))
-"""Every name :func:`get` accepts for a built-in activation."""
 
 # Canonical name of each built-in, plus torch functions computing the same thing.
 _NAME_OF: dict[Any, str] = {fn: name for name, fn in _BY_NAME.items() if fn.__name__ == name}
@@ -467,9 +467,7 @@ def serialize(activation: Activation) -> str:
     )
 
 
-def deserialize(
-    name: str | Mapping[str, Any], custom_objects: Mapping[str, Any] | None = None
-) -> Activation:
+def deserialize(name: str | Mapping[str, Any], custom_objects: Mapping[str, Any] | None = None) -> Activation:
     """The activation function called ``name``.
 
     ``name`` may also be a Keras 3 envelope: ``{"class_name": "function",
@@ -483,15 +481,16 @@ def deserialize(
         >>> deserialize("tanh") is tanh
         True
     """
+    key = name
     if isinstance(name, Mapping):
-        name = name["config"] if name.get("class_name") == "function" else name.get("class_name")
-    if not isinstance(name, str):
-        raise ValueError(f"An activation name must be a string, received: {name!r}")
-    if custom_objects and name in custom_objects:
-        return custom_objects[name]
-    found = _BY_NAME.get(name) or _registry.get_registered_object(name)
-    if not callable(found):
-        raise ValueError(f"Unknown activation {name!r}. Accepted names: {', '.join(ALL_NAMES)}.")
+        key = name.get("config") if name.get("class_name") == "function" else name.get("class_name")
+    if not isinstance(key, str):
+        raise ValueError(f"An activation must be given by name, received: {name!r}")
+    if custom_objects and key in custom_objects:
+        return custom_objects[key]
+    found = _BY_NAME.get(key) or _registry.get_registered_object(key)
+    if not callable(found) or isinstance(found, type):
+        raise ValueError(f"Unknown activation {key!r}. Accepted names: {', '.join(ALL_NAMES)}.")
     return found
 
 

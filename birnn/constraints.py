@@ -166,9 +166,7 @@ class MinMaxNorm(Constraint):
                 [1.6000]])
     """
 
-    def __init__(
-        self, min_value: float = 0.0, max_value: float = 1.0, rate: float = 1.0, axis: Axis = 0
-    ) -> None:
+    def __init__(self, min_value: float = 0.0, max_value: float = 1.0, rate: float = 1.0, axis: Axis = 0) -> None:
         _check_number("min_value", min_value, 0.0)
         _check_number("max_value", max_value, min_value)
         _check_number("rate", rate, 0.0, 1.0)
@@ -211,9 +209,7 @@ def serialize(constraint: Constraint | None) -> dict[str, Any] | None:
     return None if constraint is None else _registry.serialize(constraint)
 
 
-def deserialize(
-    config: str | Mapping[str, Any], custom_objects: Mapping[str, Any] | None = None
-) -> Constraint:
+def deserialize(config: str | Mapping[str, Any], custom_objects: Mapping[str, Any] | None = None) -> Constraint:
     """Build a constraint from a name or an envelope.
 
     Names are Keras's class names and snake-case names; ``custom_objects`` is

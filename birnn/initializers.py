@@ -70,9 +70,7 @@ def _as_dtype(dtype: DType) -> torch.dtype:
         return torch.float32
     resolved = getattr(torch, dtype, None) if isinstance(dtype, str) else dtype
     if not isinstance(resolved, torch.dtype):
-        raise ValueError(
-            f"`dtype` must be a torch.dtype or a name such as 'float32', received: dtype={dtype!r}"
-        )
+        raise ValueError(f"`dtype` must be a torch.dtype or a name such as 'float32', received: dtype={dtype!r}")
     return resolved
 
 
@@ -206,34 +204,32 @@ class _RandomInitializer(Initializer):
             raise ValueError(f"{type(self).__name__} needs a floating dtype, received: dtype={dtype!r}")
         work = torch.float64 if target == torch.float64 else torch.float32
         generator = None if self.seed is None else torch.Generator().manual_seed(self.seed)
-        values = self._sample(dims, torch.empty(0, dtype=work, device="cpu"), generator)
+        values = self._sample(dims, work, generator)
         return values.to(device=torch.get_default_device(), dtype=target)
 
     @abc.abstractmethod
-    def _sample(self, shape: tuple[int, ...], like: torch.Tensor, generator: MaybeGenerator) -> torch.Tensor:
-        """CPU samples of ``shape`` with the dtype of ``like``."""
+    def _sample(self, shape: tuple[int, ...], dtype: torch.dtype, generator: MaybeGenerator) -> torch.Tensor:
+        """CPU samples of ``shape`` and ``dtype`` (float32 or float64)."""
 
     def get_config(self) -> dict[str, Any]:
         return {"seed": self.seed}
 
 
 def _normal(
-    shape: tuple[int, ...], like: torch.Tensor, mean: float, stddev: float, gen: MaybeGenerator
+    shape: tuple[int, ...], dtype: torch.dtype, mean: float, stddev: float, gen: MaybeGenerator
 ) -> torch.Tensor:
-    return like.new_empty(shape).normal_(mean, stddev, generator=gen)
+    return torch.empty(shape, dtype=dtype, device="cpu").normal_(mean, stddev, generator=gen)
 
 
 def _truncated_normal(
-    shape: tuple[int, ...], like: torch.Tensor, mean: float, stddev: float, gen: MaybeGenerator
+    shape: tuple[int, ...], dtype: torch.dtype, mean: float, stddev: float, gen: MaybeGenerator
 ) -> torch.Tensor:
-    low, high = mean - 2 * stddev, mean + 2 * stddev
-    return torch.nn.init.trunc_normal_(like.new_empty(shape), mean, stddev, low, high, generator=gen)
+    empty = torch.empty(shape, dtype=dtype, device="cpu")
+    return torch.nn.init.trunc_normal_(empty, mean, stddev, mean - 2 * stddev, mean + 2 * stddev, generator=gen)
 
 
-def _uniform(
-    shape: tuple[int, ...], like: torch.Tensor, low: float, high: float, gen: MaybeGenerator
-) -> torch.Tensor:
-    return like.new_empty(shape).uniform_(low, high, generator=gen)
+def _uniform(shape: tuple[int, ...], dtype: torch.dtype, low: float, high: float, gen: MaybeGenerator) -> torch.Tensor:
+    return torch.empty(shape, dtype=dtype, device="cpu").uniform_(low, high, generator=gen)
 
 
 @_registry.register
@@ -256,8 +252,8 @@ class RandomNormal(_RandomInitializer):
         self.mean, self.stddev = mean, stddev
         super().__init__(seed)
 
-    def _sample(self, shape: tuple[int, ...], like: torch.Tensor, generator: MaybeGenerator) -> torch.Tensor:
-        return _normal(shape, like, self.mean, self.stddev, generator)
+    def _sample(self, shape: tuple[int, ...], dtype: torch.dtype, generator: MaybeGenerator) -> torch.Tensor:
+        return _normal(shape, dtype, self.mean, self.stddev, generator)
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "mean": self.mean, "stddev": self.stddev}
@@ -283,8 +279,8 @@ class TruncatedNormal(_RandomInitializer):
         self.mean, self.stddev = mean, stddev
         super().__init__(seed)
 
-    def _sample(self, shape: tuple[int, ...], like: torch.Tensor, generator: MaybeGenerator) -> torch.Tensor:
-        return _truncated_normal(shape, like, self.mean, self.stddev, generator)
+    def _sample(self, shape: tuple[int, ...], dtype: torch.dtype, generator: MaybeGenerator) -> torch.Tensor:
+        return _truncated_normal(shape, dtype, self.mean, self.stddev, generator)
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "mean": self.mean, "stddev": self.stddev}
@@ -311,15 +307,15 @@ class RandomUniform(_RandomInitializer):
         self.minval, self.maxval = minval, maxval
         super().__init__(seed)
 
-    def _sample(self, shape: tuple[int, ...], like: torch.Tensor, generator: MaybeGenerator) -> torch.Tensor:
-        return _uniform(shape, like, self.minval, self.maxval, generator)
+    def _sample(self, shape: tuple[int, ...], dtype: torch.dtype, generator: MaybeGenerator) -> torch.Tensor:
+        return _uniform(shape, dtype, self.minval, self.maxval, generator)
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "minval": self.minval, "maxval": self.maxval}
 
 
 def _compute_fans(
-    shape: Shape, input_axes: Sequence[int] | None = None, output_axes: Sequence[int] | None = None
+    shape: tuple[int, ...], input_axes: Sequence[int] | None, output_axes: Sequence[int] | None
 ) -> tuple[int, int]:
     """Keras's ``(fan_in, fan_out)`` of a weight shape.
 
@@ -329,16 +325,15 @@ def _compute_fans(
     ``(*spatial, in, out)`` multiplies both by the receptive field size.
 
     Example:
-        >>> _compute_fans((3, 3, 16, 32))
+        >>> _compute_fans((3, 3, 16, 32), None, None)
         (144, 288)
     """
-    dims = tuple(shape)
     if input_axes is not None and output_axes is not None:
-        return math.prod(dims[a] for a in input_axes), math.prod(dims[a] for a in output_axes)
-    if len(dims) < 2:
-        return (dims[0], dims[0]) if dims else (1, 1)
-    receptive_field = math.prod(dims[:-2])
-    return dims[-2] * receptive_field, dims[-1] * receptive_field
+        return math.prod(shape[a] for a in input_axes), math.prod(shape[a] for a in output_axes)
+    if len(shape) < 2:
+        return (shape[0], shape[0]) if shape else (1, 1)
+    receptive_field = math.prod(shape[:-2])
+    return shape[-2] * receptive_field, shape[-1] * receptive_field
 
 
 @_registry.register
@@ -391,16 +386,16 @@ class VarianceScaling(_RandomInitializer):
         self.input_axes, self.output_axes = input_axes, output_axes
         super().__init__(seed)
 
-    def _sample(self, shape: tuple[int, ...], like: torch.Tensor, generator: MaybeGenerator) -> torch.Tensor:
+    def _sample(self, shape: tuple[int, ...], dtype: torch.dtype, generator: MaybeGenerator) -> torch.Tensor:
         fan_in, fan_out = _compute_fans(shape, self.input_axes, self.output_axes)
         fan = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2}[self.mode]
         variance = self.scale / max(1.0, fan)
         if self.distribution == "truncated_normal":
-            return _truncated_normal(shape, like, 0.0, math.sqrt(variance) / _TRUNCATED_STDDEV, generator)
+            return _truncated_normal(shape, dtype, 0.0, math.sqrt(variance) / _TRUNCATED_STDDEV, generator)
         if self.distribution == "untruncated_normal":
-            return _normal(shape, like, 0.0, math.sqrt(variance), generator)
+            return _normal(shape, dtype, 0.0, math.sqrt(variance), generator)
         limit = math.sqrt(3.0 * variance)
-        return _uniform(shape, like, -limit, limit, generator)
+        return _uniform(shape, dtype, -limit, limit, generator)
 
     def get_config(self) -> dict[str, Any]:
         return {
@@ -527,11 +522,11 @@ class Orthogonal(_RandomInitializer):
         self.gain = gain
         super().__init__(seed)
 
-    def _sample(self, shape: tuple[int, ...], like: torch.Tensor, generator: MaybeGenerator) -> torch.Tensor:
+    def _sample(self, shape: tuple[int, ...], dtype: torch.dtype, generator: MaybeGenerator) -> torch.Tensor:
         if len(shape) < 2:
             raise ValueError(f"Orthogonal initializer needs a shape of rank >= 2, received: shape={shape!r}")
         rows, cols = math.prod(shape[:-1]), shape[-1]
-        q, r = torch.linalg.qr(_normal((max(rows, cols), min(rows, cols)), like, 0.0, 1.0, generator))
+        q, r = torch.linalg.qr(_normal((max(rows, cols), min(rows, cols)), dtype, 0.0, 1.0, generator))
         q = q * torch.sign(torch.diagonal(r))
         if rows < cols:
             q = q.T
@@ -585,9 +580,7 @@ def serialize(initializer: Initializer | None) -> dict[str, Any] | None:
     return None if initializer is None else _registry.serialize(initializer)
 
 
-def deserialize(
-    config: str | Mapping[str, Any], custom_objects: Mapping[str, Any] | None = None
-) -> Initializer:
+def deserialize(config: str | Mapping[str, Any], custom_objects: Mapping[str, Any] | None = None) -> Initializer:
     """Build an initializer from a name or an envelope.
 
     Names are Keras's class names and snake-case names; ``custom_objects`` is

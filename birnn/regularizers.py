@@ -52,8 +52,6 @@ class Regularizer(abc.ABC):
         >>> class Total(Regularizer):
         ...     def __call__(self, weight):
         ...         return weight.sum()
-        ...     def get_config(self):
-        ...         return {}
         >>> Total()(torch.ones(3))
         tensor(3.)
     """
@@ -62,18 +60,14 @@ class Regularizer(abc.ABC):
     def __call__(self, weight: torch.Tensor) -> torch.Tensor:
         """The scalar penalty of ``weight``."""
 
-    @abc.abstractmethod
     def get_config(self) -> dict[str, Any]:
-        """The constructor arguments, JSON-serializable."""
+        """The constructor arguments, JSON-serializable; subclasses that are saved must define it."""
+        raise NotImplementedError(f"{type(self).__name__} must implement get_config() to be serialized.")
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Regularizer:
         """Rebuild a regularizer from :meth:`get_config`'s output."""
         return cls(**config)
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
-        return f"{type(self).__name__}({args})"
 
 
 @_registry.register
@@ -169,9 +163,7 @@ class OrthogonalRegularizer(Regularizer):
 
     def __call__(self, weight: torch.Tensor) -> torch.Tensor:
         if weight.dim() != 2:
-            raise ValueError(
-                f"OrthogonalRegularizer needs a 2-D weight, received: weight.shape={tuple(weight.shape)}"
-            )
+            raise ValueError(f"OrthogonalRegularizer needs a 2-D weight, received: weight.shape={tuple(weight.shape)}")
         vectors = weight if self.mode == "rows" else weight.T
         inverse_norms = torch.clamp(vectors.square().sum(dim=1, keepdim=True).rsqrt(), max=1 / _EPSILON)
         unit = vectors * inverse_norms
@@ -212,9 +204,7 @@ def serialize(regularizer: Regularizer | None) -> dict[str, Any] | None:
     return None if regularizer is None else _registry.serialize(regularizer)
 
 
-def deserialize(
-    config: str | Mapping[str, Any], custom_objects: Mapping[str, Any] | None = None
-) -> Regularizer:
+def deserialize(config: str | Mapping[str, Any], custom_objects: Mapping[str, Any] | None = None) -> Regularizer:
     """Build a regularizer from a name or an envelope.
 
     Names are Keras's class names and lower-case names (plus ``"l1_l2"``);
@@ -224,8 +214,8 @@ def deserialize(
         ValueError: unknown name, or a malformed envelope.
 
     Example:
-        >>> deserialize("l2")
-        L2(l2=0.01)
+        >>> deserialize("l2").get_config()
+        {'l2': 0.01}
     """
     envelope = {"class_name": config, "config": {}} if isinstance(config, str) else config
     known = {**_BUILTINS, **(custom_objects or {})}
@@ -253,8 +243,8 @@ def get(
         ValueError: unknown name, or an identifier of another type.
 
     Example:
-        >>> get("l1")
-        L1(l1=0.01)
+        >>> get("l1").get_config()
+        {'l1': 0.01}
     """
     if identifier is None:
         return None

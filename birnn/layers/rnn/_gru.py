@@ -6,7 +6,7 @@ from typing import Any
 
 from torch import Tensor
 
-from ... import _registry, activations
+from ... import _gemm, _registry, activations
 from ._cell import ProjectedCell
 from ._rnn import CellLayer
 
@@ -56,10 +56,8 @@ class GRUCell(ProjectedCell):
         return (2, 3 * self.units) if self.reset_after else (3 * self.units,)
 
     def project_inputs(self, inputs: Tensor, input_mask: Tensor | None = None) -> Tensor:
-        z = self._dropped_inputs(inputs, input_mask) @ self.kernel
-        if not self.use_bias:
-            return z
-        return z + (self.bias[0] if self.reset_after else self.bias)
+        bias = (self.bias[0] if self.reset_after else self.bias) if self.use_bias else None
+        return _gemm.linear(self._dropped_inputs(inputs, input_mask), self.kernel.t(), bias)
 
     def recurrent_step(
         self, projected: Tensor, states: list[Tensor], recurrent_mask: Tensor | None = None

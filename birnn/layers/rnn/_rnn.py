@@ -14,7 +14,7 @@ from ... import _registry
 from .._input_spec import InputSpec
 from .._layer import Layer, Shape
 from .._naming import to_snake_case
-from . import _fused
+from . import _dispatch
 from ._cell import CellProtocol, ProjectedCell, call_kwargs, flatten_states, state_sizes, zero_states
 from ._loop import Step, check_mask, run_loop
 
@@ -261,8 +261,11 @@ class RNN(Layer):
         training = self.training if training is None else bool(training)
         mask = check_mask(mask, sequences)
         states = self._initial_states(initial_state, sequences)
-        if _fused.eligible(self, mask=mask, training=training, constants=constants, inputs=sequences):
-            last, outputs, final = _fused.run(self, sequences, states, mask=mask, training=training)
+        kernel = _dispatch.choose(self, mask=mask, training=training, constants=constants, inputs=sequences)
+        if kernel == "fused":
+            last, outputs, final = _dispatch.run_fused(self, sequences, states, training=training)
+        elif kernel == "scan":
+            last, outputs, final = _dispatch.run_scan(self, sequences, states, mask=mask, training=training)
         else:
             step, per_step_inputs = self._step(sequences, states, training, constants)
             last, outputs, final = run_loop(

@@ -10,7 +10,7 @@ import torch
 
 import birnn
 from birnn.layers import GRU, LSTM, RNN, GRUCell, Layer, LSTMCell, SimpleRNN, SimpleRNNCell, StackedRNNCells
-from birnn.layers.rnn import _fused
+from birnn.layers.rnn import _dispatch
 from tests.harness import run_layer_test
 
 N, T, F, U = 3, 5, 4, 6
@@ -257,25 +257,49 @@ def test_dropout_only_when_training_shared_across_time_and_seeded():
         (lambda: LSTM(U), None),
         (lambda: GRU(U), None),
         (lambda: SimpleRNN(U, activation="relu"), None),
-        (lambda: LSTM(U, use_cudnn=False), "use_cudnn=False"),
-        (lambda: GRU(U, reset_after=False), "cell or activations without a fused kernel"),
-        (lambda: LSTM(U, activation="relu"), "cell or activations without a fused kernel"),
-        (lambda: SimpleRNN(U, activation="softsign"), "cell or activations without a fused kernel"),
+        (lambda: LSTM(U, activation="relu"), None),
+        (lambda: SimpleRNN(U, activation="softsign"), None),
         (lambda: RNN(LSTMCell(U)), None),
-        (lambda: RNN([LSTMCell(U)]), "cell or activations without a fused kernel"),
+        (lambda: LSTM(U, use_cudnn=False), "use_cudnn=False"),
+        (lambda: GRU(U, reset_after=False), "no sequence kernel for this cell"),
+        (lambda: RNN([LSTMCell(U)]), "no sequence kernel for this cell"),
+        (lambda: LSTM(U, activation="elu"), "an activation without a known derivative"),
     ],
 )
-def test_fused_eligibility_predicate(make, reason):
+def test_loop_fallback_predicate(make, reason):
     layer = make()
-    assert _fused.ineligibility(layer, mask=None, training=False, constants=None) == reason
+    assert _dispatch.reason_for_loop(layer, training=False, constants=None) == reason
     if reason is None:
-        assert _fused.ineligibility(layer, mask=torch.ones(1, 1), training=False, constants=None) == "a mask was given"
+        assert _dispatch.reason_for_loop(layer, training=False, constants=[1]) == "constants were given"
 
 
-def test_recurrent_dropout_blocks_fused_path_only_when_training():
+@pytest.mark.parametrize(
+    "make, grad, masked, expected",
+    [
+        (lambda: LSTM(U), False, False, "fused"),
+        (lambda: LSTM(U), True, False, "scan"),
+        (lambda: LSTM(U), False, True, "scan"),
+        (lambda: GRU(U), False, False, "fused"),
+        (lambda: SimpleRNN(U, activation="relu"), False, False, "fused"),
+        (lambda: SimpleRNN(U, activation="softsign"), False, False, "scan"),
+        (lambda: LSTM(U, activation="relu"), False, False, "scan"),
+        (lambda: LSTM(U, use_cudnn=False), False, False, "loop"),
+        (lambda: GRU(U, reset_after=False), False, False, "loop"),
+    ],
+)
+def test_kernel_choice(make, grad, masked, expected):
+    layer = make()
+    x = torch.randn(N, T, F)
+    layer.build(x.shape)
+    mask = torch.ones(N, T, dtype=torch.bool) if masked else None
+    with torch.set_grad_enabled(grad):
+        assert _dispatch.choose(layer, mask=mask, training=False, constants=None, inputs=x) == expected
+
+
+def test_recurrent_dropout_forces_the_loop_only_when_training():
     layer = LSTM(U, recurrent_dropout=0.2)
-    assert _fused.ineligibility(layer, mask=None, training=False, constants=None) is None
-    assert _fused.ineligibility(layer, mask=None, training=True, constants=None) == "recurrent dropout while training"
+    assert _dispatch.reason_for_loop(layer, training=False, constants=None) is None
+    assert _dispatch.reason_for_loop(layer, training=True, constants=None) == "recurrent dropout while training"
 
 
 def test_cell_hyper_parameters_are_readable_on_the_layer():

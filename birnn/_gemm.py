@@ -1,0 +1,104 @@
+"""The fastest matrix multiply this machine offers, with autograd.
+
+On x86 CPUs PyTorch's default BLAS (MKL) runs AMD chips at about half speed, while oneDNN's
+linear primitive (``torch.ops.mkldnn._linear_pointwise``, a private op without autograd) does not
+(see ``shared/notes/cpu_facts.md``: 2.3x on the input projection of a whole sequence). ``linear``
+uses oneDNN when :func:`onednn_available` says the op exists and the tensors are float32 on the
+CPU, and ``torch.nn.functional.linear`` otherwise; its backward uses the same engine for both
+gradient products. The choice is explicit and tested both ways (``use_onednn(False)``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import torch
+from torch import Tensor
+
+__all__ = ["linear", "matmul", "onednn_available", "use_onednn"]
+
+_ENABLED = True
+
+
+def onednn_available() -> bool:
+    """Whether this torch build has oneDNN's linear op (and oneDNN is enabled)."""
+    return (
+        _ENABLED
+        and torch.backends.mkldnn.is_available()
+        and torch.backends.mkldnn.enabled
+        and hasattr(torch.ops.mkldnn, "_linear_pointwise")
+    )
+
+
+@contextlib.contextmanager
+def use_onednn(enabled: bool) -> Iterator[None]:
+    """Temporarily force (``True``) or forbid (``False``) the oneDNN path; used by tests and benchmarks."""
+    global _ENABLED
+    previous, _ENABLED = _ENABLED, enabled
+    try:
+        yield
+    finally:
+        _ENABLED = previous
+
+
+def _onednn_ok(*tensors: Tensor) -> bool:
+    return onednn_available() and all(
+        t.device.type == "cpu" and t.dtype == torch.float32 and t.numel() > 0 for t in tensors
+    )
+
+
+def matmul(a: Tensor, b_t: Tensor) -> Tensor:
+    """``a @ b_t.T`` for 2-D ``a`` ``(M, K)`` and ``b_t`` ``(N, K)``, without autograd (kernels' inner loops).
+
+    Example:
+        >>> a, b = torch.randn(3, 4), torch.randn(5, 4)
+        >>> torch.allclose(matmul(a, b), a @ b.T, atol=1e-5)
+        True
+    """
+    if _onednn_ok(a, b_t):
+        return torch.ops.mkldnn._linear_pointwise(a.contiguous(), b_t.contiguous(), None, "none", [], "")
+    return a @ b_t.t()
+
+
+class _Linear(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:  # type: ignore[override]
+        ctx.save_for_backward(x, weight)
+        ctx.has_bias = bias is not None
+        flat = x.reshape(-1, x.shape[-1])
+        if _onednn_ok(flat, weight):
+            out = torch.ops.mkldnn._linear_pointwise(flat.contiguous(), weight.contiguous(), bias, "none", [], "")
+        else:
+            out = torch.nn.functional.linear(flat, weight, bias)
+        return out.view(*x.shape[:-1], weight.shape[0])
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor | None, Tensor | None, Tensor | None]:  # type: ignore[override]
+        x, weight = ctx.saved_tensors
+        g = grad.reshape(-1, grad.shape[-1])
+        flat = x.reshape(-1, x.shape[-1])
+        dx = dw = db = None
+        if ctx.needs_input_grad[0]:
+            dx = matmul(g, weight.t()).view(x.shape)
+        if ctx.needs_input_grad[1]:
+            dw = matmul(g.t(), flat.t())
+        if ctx.has_bias and ctx.needs_input_grad[2]:
+            db = g.sum(0)
+        return dx, dw, db
+
+
+def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """``x @ weight.T + bias`` like ``torch.nn.functional.linear``, on the fastest engine.
+
+    Args:
+        x: ``(..., K)``.
+        weight: ``(M, K)``.
+        bias: ``(M,)`` or ``None``.
+
+    Example:
+        >>> x, w, b = torch.randn(2, 3, 4), torch.randn(5, 4), torch.randn(5)
+        >>> torch.allclose(linear(x, w, b), torch.nn.functional.linear(x, w, b), atol=1e-5)
+        True
+    """
+    return _Linear.apply(x, weight, bias)

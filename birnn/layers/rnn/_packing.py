@@ -1,0 +1,129 @@
+"""Masks of any pattern as packed sequences, and the way back to Keras's masked outputs.
+
+The sequence kernels (``_scan``) only ever see *packed* inputs: for each row, its valid steps in
+processing order, moved to the front ("compacted"); rows sorted by number of valid steps, longest
+first; time-major, so step ``t`` is one contiguous block of the ``n_t`` rows still running. A
+left-padded row, a row with holes and a fully masked row (zero steps) are all handled alike, and
+no work is spent on masked steps.
+
+``unpack`` rebuilds exactly what the step loop emits (``_loop`` semantics): at a masked step the
+previous output, or zero with ``zero_output_for_mask``; zero before the first valid step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+__all__ = ["Packing", "pack", "unpack_sequence", "unpack_last", "prev_index"]
+
+
+@dataclass(frozen=True)
+class Packing:
+    """How the rows and steps of one ``(N, T)`` batch map to packed rows.
+
+    Attributes:
+        batch_sizes: ``n_t`` for each compacted step ``t`` (non-increasing Python ints).
+        order: ``(N,)`` original row of each sorted row.
+        inverse: ``(N,)`` sorted position of each original row.
+        source: ``(S,)`` flat index ``row * T + step`` (processing order) of each packed row, or
+            ``None`` when nothing is masked (packed rows are then simply time-major ``(T * N)``).
+        lengths: ``(N,)`` valid steps per original row.
+        processing_mask: ``(N, T)`` mask in processing order, or ``None``.
+    """
+
+    batch_sizes: list[int]
+    order: Tensor
+    inverse: Tensor
+    source: Tensor | None
+    lengths: Tensor
+    processing_mask: Tensor | None
+    steps: int
+
+
+def pack(inputs: Tensor, mask: Tensor | None, go_backwards: bool) -> tuple[Tensor, Packing]:
+    """``(N, T, F)`` inputs -> packed ``(S, F)`` rows and the ``Packing`` that describes them.
+
+    Example:
+        >>> x = torch.arange(6.).view(2, 3, 1)
+        >>> packed, p = pack(x, torch.tensor([[False, True, True], [True, False, False]]), False)
+        >>> packed.flatten().tolist(), p.batch_sizes
+        ([1.0, 3.0, 2.0], [2, 1])
+    """
+    n, steps = inputs.shape[:2]
+    device = inputs.device
+    x = inputs.flip(1) if go_backwards else inputs
+    if mask is None:
+        order = torch.arange(n, device=device)
+        packed = x.transpose(0, 1).reshape(steps * n, *x.shape[2:])
+        lengths = torch.full((n,), steps, device=device)
+        return packed, Packing([n] * steps, order, order, None, lengths, None, steps)
+    pm = mask.flip(1) if go_backwards else mask
+    lengths = pm.sum(1)
+    order = torch.argsort(lengths, descending=True, stable=True)
+    inverse = torch.empty_like(order)
+    inverse[order] = torch.arange(n, device=device)
+    sorted_lengths = lengths[order]
+    longest = int(sorted_lengths[0]) if n else 0
+    valid_first = torch.sort((~pm).to(torch.int8), dim=1, stable=True).indices[:, :longest]
+    alive = sorted_lengths.unsqueeze(1) > torch.arange(longest, device=device)
+    step_of, sorted_row = alive.t().nonzero(as_tuple=True)
+    rows = order[sorted_row]
+    source = rows * steps + valid_first[rows, step_of]
+    batch_sizes = alive.sum(0).tolist()
+    packed = x.reshape(n * steps, *x.shape[2:]).index_select(0, source)
+    return packed, Packing(batch_sizes, order, inverse, source, lengths, pm, steps)
+
+
+def _packed_position(p: Packing) -> Tensor:
+    """``(N, T_max)`` packed index of (original row, compacted step); garbage past each length."""
+    offsets = torch.tensor([0, *p.batch_sizes[:-1]], device=p.order.device).cumsum(0)
+    return (offsets.unsqueeze(0) + p.inverse.unsqueeze(1)).clamp(max=sum(p.batch_sizes) - 1)
+
+
+def unpack_sequence(packed: Tensor, p: Packing, zero_output_for_mask: bool) -> Tensor:
+    """Packed per-step outputs ``(S, U)`` -> ``(N, T, U)`` emitted outputs in processing order."""
+    n, steps = p.order.shape[0], p.steps
+    if p.source is None:
+        return packed.view(steps, n, -1).transpose(0, 1)
+    if not p.batch_sizes:
+        return packed.new_zeros(n, steps, packed.shape[-1])
+    seen = p.processing_mask.cumsum(1)
+    index = _packed_position(p).gather(1, (seen - 1).clamp(min=0))
+    keep = seen > 0
+    if zero_output_for_mask:
+        keep = keep & p.processing_mask
+    out = packed.index_select(0, index.flatten()).view(n, steps, -1)
+    return out * keep.unsqueeze(-1).to(out.dtype)
+
+
+def unpack_last(packed: Tensor, p: Packing, zero_output_for_mask: bool) -> Tensor:
+    """Packed per-step outputs ``(S, U)`` -> ``(N, U)``: what the loop emits at its last step."""
+    n = p.order.shape[0]
+    if p.source is None:
+        return packed[-n:]
+    if not p.batch_sizes:
+        return packed.new_zeros(n, packed.shape[-1])
+    index = _packed_position(p).gather(1, (p.lengths - 1).clamp(min=0).unsqueeze(1)).squeeze(1)
+    keep = p.lengths > 0
+    if zero_output_for_mask:
+        keep = keep & p.processing_mask[:, -1]
+    return packed.index_select(0, index) * keep.unsqueeze(-1).to(packed.dtype)
+
+
+def prev_index(batch_sizes: list[int], device: torch.device) -> Tensor:
+    """For packed row ``(t, b)``: the packed row ``(t-1, b)``, or ``S + b`` (the initial state) at ``t = 0``.
+
+    Example:
+        >>> prev_index([2, 2, 1], torch.device("cpu")).tolist()
+        [5, 6, 0, 1, 2]
+    """
+    total = sum(batch_sizes)
+    pieces = [torch.arange(batch_sizes[0], device=device) + total] if batch_sizes else []
+    offset = 0
+    for previous, current in zip(batch_sizes, batch_sizes[1:]):
+        pieces.append(torch.arange(current, device=device) + offset)
+        offset += previous
+    return torch.cat(pieces) if pieces else torch.zeros(0, dtype=torch.long, device=device)
