@@ -16,7 +16,7 @@ from collections.abc import Iterator
 import torch
 from torch import Tensor
 
-__all__ = ["linear", "matmul", "onednn_available", "use_onednn"]
+__all__ = ["linear", "matmul", "matmul_add", "onednn_available", "use_onednn"]
 
 _ENABLED = True
 
@@ -48,8 +48,8 @@ def _onednn_ok(*tensors: Tensor) -> bool:
     )
 
 
-def matmul(a: Tensor, b_t: Tensor) -> Tensor:
-    """``a @ b_t.T`` for 2-D ``a`` ``(M, K)`` and ``b_t`` ``(N, K)``, without autograd (kernels' inner loops).
+def matmul(a: Tensor, b_t: Tensor, bias: Tensor | None = None) -> Tensor:
+    """``a @ b_t.T (+ bias)`` for 2-D ``a`` ``(M, K)``, ``b_t`` ``(N, K)``, without autograd (kernels' inner loops).
 
     Example:
         >>> a, b = torch.randn(3, 4), torch.randn(5, 4)
@@ -57,8 +57,21 @@ def matmul(a: Tensor, b_t: Tensor) -> Tensor:
         True
     """
     if _onednn_ok(a, b_t):
-        return torch.ops.mkldnn._linear_pointwise(a.contiguous(), b_t.contiguous(), None, "none", [], "")
-    return a @ b_t.t()
+        return torch.ops.mkldnn._linear_pointwise(a.contiguous(), b_t.contiguous(), bias, "none", [], "")
+    return a @ b_t.t() if bias is None else torch.addmm(bias, a, b_t.t())
+
+
+def matmul_add(a: Tensor, b_t: Tensor, other: Tensor) -> Tensor:
+    """``a @ b_t.T + other`` in one fused call when oneDNN is available (no autograd).
+
+    Example:
+        >>> a, b, c = torch.randn(3, 4), torch.randn(5, 4), torch.randn(3, 5)
+        >>> torch.allclose(matmul_add(a, b, c), a @ b.T + c, atol=1e-5)
+        True
+    """
+    if _onednn_ok(a, b_t, other):
+        return torch.ops.mkldnn._linear_pointwise.binary(a.contiguous(), other, b_t.contiguous(), None, "add")
+    return torch.addmm(other, a, b_t.t())
 
 
 class _Linear(torch.autograd.Function):

@@ -1,24 +1,28 @@
 """Sequence-level kernels: the whole recurrence as one autograd function per cell type.
 
 Autograd over a step loop records ~10 tiny operations per time step and replays them one by one
-backwards. These functions instead run the recurrence over *packed* sequences (``_packing``)
-with preallocated buffers, save the activated gates, and run back-propagation through time by
-hand: per step only the recurrent matrix multiply and a few fused element-wise products, with
-everything that does not depend on the step order (activation derivatives, weight gradients)
-done once for the whole sequence in large operations on the fastest GEMM engine (``_gemm``).
-The input projection stays outside (one ``_gemm.linear`` over all packed steps), so its
-gradients are also two large multiplies.
+backwards. These functions instead run the recurrence over *packed* sequences (``_packing``): step
+``t`` is the contiguous block of the ``n_t`` rows still running (``n_t`` non-increasing), so the
+state entering step ``t`` is simply the first ``n_t`` rows of step ``t-1``'s block and no state is
+ever copied. They save the activated gates and run back-propagation through time by hand: per step
+only the recurrent matrix multiply (fused with its addend) and a few element-wise products;
+everything independent of the step order (activation derivatives, weight gradients) is done once for
+the whole sequence in large operations on the fastest GEMM engine (``_gemm``). The input projection
+stays outside (one ``_gemm.linear`` over all packed steps), so its gradients are also two large
+multiplies.
 
 Activations are arbitrary as long as their derivative can be written from their output
-(:data:`DERIVATIVES`), which covers Keras's ``tanh``, ``sigmoid``, ``relu``, ``linear``,
-``hard_sigmoid`` (both versions) and ``softsign``.
+(:data:`DERIVATIVES`): Keras's ``tanh``, ``sigmoid``, ``relu``, ``linear``, ``hard_sigmoid`` (both
+versions) and ``softsign``.
 
-Shapes: ``S`` packed rows (sum of ``batch_sizes``), ``N`` batch, ``U`` units.
+Shapes: ``S`` packed rows (sum of ``batch_sizes``), ``N`` batch, ``U`` units; states are sorted
+like the packed rows (longest sequence first).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
@@ -46,70 +50,126 @@ DERIVATIVES: dict[Callable[..., Tensor], Callable[[Tensor], Tensor]] = {
 }
 """Derivative of each supported activation as a function of its *output*."""
 
+_IN_PLACE: dict[Callable[..., Tensor], Callable[..., Tensor]] = {
+    activations.tanh: torch.tanh,
+    activations.sigmoid: torch.sigmoid,
+}
 
-def _steps(batch_sizes: list[int]) -> list[tuple[int, slice]]:
-    out, offset = [], 0
-    for n in batch_sizes:
-        out.append((n, slice(offset, offset + n)))
-        offset += n
+
+def _activate(fn: Activation, x: Tensor, out: Tensor) -> Tensor:
+    """``out[...] = fn(x)``, without a temporary for the common activations."""
+    fast = _IN_PLACE.get(fn)
+    if fast is not None:
+        return fast(x, out=out)
+    return out.copy_(fn(x))
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """Step slices of the packed rows and where each row's first and last steps live."""
+
+    steps: list[tuple[int, slice]]
+    previous: Tensor  # (S,) packed row of the step before, or S + row for the initial state
+    last: Tensor  # (N,) packed row of each row's last step, or S + row for an empty row
+
+    @staticmethod
+    def of(batch_sizes: list[int], rows: int, device: torch.device) -> _Layout:
+        steps, offset = [], 0
+        for n in batch_sizes:
+            steps.append((n, slice(offset, offset + n)))
+            offset += n
+        sizes = torch.tensor(batch_sizes, dtype=torch.long)
+        lengths = (sizes.unsqueeze(0) > torch.arange(rows).unsqueeze(1)).sum(1)
+        starts = torch.cat([torch.zeros(1, dtype=torch.long), sizes.cumsum(0)])
+        rows_index = torch.arange(rows)
+        last = torch.where(lengths > 0, starts[(lengths - 1).clamp(min=0)] + rows_index, offset + rows_index)
+        return _Layout(steps, prev_index(batch_sizes, device), last.to(device))
+
+    def gather(self, packed: Tensor, initial: Tensor, index: Tensor) -> Tensor:
+        return torch.cat([packed, initial]).index_select(0, index)
+
+    def with_final(self, grad: Tensor | None, final_grad: Tensor | None, rows: int) -> Tensor:
+        """Per-packed-row upstream gradient plus the final-state gradient at each row's last step.
+
+        Returns ``(S + N, U)``: rows ``S + b`` hold the final-state gradient of empty rows.
+        """
+        total = grad.new_zeros(grad.shape[0] + rows, grad.shape[1]) if grad is not None else None
+        if total is None:
+            total = final_grad.new_zeros(self.previous.shape[0] + rows, final_grad.shape[1])
+        else:
+            total[: grad.shape[0]] = grad
+        if final_grad is not None:
+            total.index_add_(0, self.last, final_grad)
+        return total
+
+
+def _recurrent_grad(dz_next: Tensor | None, kernel: Tensor, upstream: Tensor, carry: Tensor | None = None) -> Tensor:
+    """``upstream`` plus ``dz_next @ kernel.T`` (and ``carry``) on its first ``len(dz_next)`` rows."""
+    if dz_next is None:
+        return upstream if carry is None else upstream + carry
+    n_next = dz_next.shape[0]
+    if n_next == upstream.shape[0]:
+        addend = upstream if carry is None else upstream + carry
+        return _gemm.matmul_add(dz_next, kernel, addend)
+    out = upstream.clone()
+    out[:n_next] = _gemm.matmul_add(dz_next, kernel, upstream[:n_next] if carry is None else upstream[:n_next] + carry)
     return out
-
-
-def _previous(packed: Tensor, initial: Tensor, batch_sizes: list[int]) -> Tensor:
-    """Packed values of the step before each packed row (the initial state at step 0)."""
-    return torch.cat([packed, initial]).index_select(0, prev_index(batch_sizes, packed.device))
-
-
-def _weight_grad(previous: Tensor, grad: Tensor) -> Tensor:
-    """``previous.T @ grad``: ``(S, U), (S, G) -> (U, G)`` as one large multiply."""
-    return _gemm.matmul(previous.t().contiguous(), grad.t().contiguous())
 
 
 class _LSTMScan(torch.autograd.Function):
     @staticmethod
     def forward(ctx, xp, h0, c0, kernel, batch_sizes, sigma, phi):  # type: ignore[override]
-        u = h0.shape[1]
+        n_rows, u = h0.shape
+        layout = _Layout.of(batch_sizes, n_rows, xp.device)
         kernel_t = kernel.t().contiguous()
         total = xp.shape[0]
-        hs, cs, gates = xp.new_empty(total, u), xp.new_empty(total, u), torch.empty_like(xp)
-        h, c = h0.clone(), c0.clone()
-        for n, s in _steps(batch_sizes):
-            z = xp[s] + _gemm.matmul(h[:n], kernel_t)
+        gates = torch.empty_like(xp)
+        cs, tcs, hs = (xp.new_empty(total, u) for _ in range(3))
+        h_prev, c_prev = h0, c0
+        for n, s in layout.steps:
+            z = _gemm.matmul_add(h_prev[:n], kernel_t, xp[s])
             g = gates[s]
-            g[:, : 2 * u] = sigma(z[:, : 2 * u])
-            g[:, 2 * u : 3 * u] = phi(z[:, 2 * u : 3 * u])
-            g[:, 3 * u :] = sigma(z[:, 3 * u :])
-            c_new = torch.addcmul(g[:, u : 2 * u] * c[:n], g[:, :u], g[:, 2 * u : 3 * u], out=cs[s])
-            torch.mul(g[:, 3 * u :], phi(c_new), out=hs[s])
-            h[:n] = hs[s]
-            c[:n] = c_new
-        ctx.save_for_backward(h0, c0, kernel, hs, cs, gates)
-        ctx.batch_sizes, ctx.sigma, ctx.phi = batch_sizes, sigma, phi
-        return hs, h, c
+            _activate(sigma, z, g)
+            _activate(phi, z[:, 2 * u : 3 * u], g[:, 2 * u : 3 * u])
+            c = torch.mul(g[:, u : 2 * u], c_prev[:n], out=cs[s]).addcmul_(g[:, :u], g[:, 2 * u : 3 * u])
+            torch.mul(g[:, 3 * u :], _activate(phi, c, tcs[s]), out=hs[s])
+            h_prev, c_prev = hs[s], cs[s]
+        ctx.save_for_backward(h0, c0, kernel, hs, cs, tcs, gates)
+        ctx.layout, ctx.sigma, ctx.phi = layout, sigma, phi
+        return hs, layout.gather(hs, h0, layout.last), layout.gather(cs, c0, layout.last)
 
     @staticmethod
     def backward(ctx, d_hs, d_h, d_c):  # type: ignore[override]
-        h0, c0, kernel, hs, cs, gates = ctx.saved_tensors
+        h0, c0, kernel, hs, cs, tcs, gates = ctx.saved_tensors
+        layout: _Layout = ctx.layout
         d_sigma, d_phi = DERIVATIVES[ctx.sigma], DERIVATIVES[ctx.phi]
-        u = h0.shape[1]
+        n_rows, u = h0.shape
         i, f, g, o = gates.split(u, dim=1)
-        tc = ctx.phi(cs)
-        p_o = tc * d_sigma(o)
-        p_c = o * d_phi(tc)
-        p_ifg = torch.cat([g * d_sigma(i), _previous(cs, c0, ctx.batch_sizes) * d_sigma(f), i * d_phi(g)], dim=1)
+        p_o = tcs * d_sigma(o)
+        p_c = o * d_phi(tcs)
+        c_prev = layout.gather(cs, c0, layout.previous)
+        p_ifg = torch.stack([g * d_sigma(i), c_prev * d_sigma(f), i * d_phi(g)], dim=1)
+        up_h = layout.with_final(d_hs, d_h, n_rows)
+        up_c = layout.with_final(None, d_c, n_rows) if d_c is not None else torch.zeros_like(up_h)
         dz = torch.empty_like(gates)
-        dh = h0.new_zeros(h0.shape) if d_h is None else d_h.clone()
-        dc = c0.new_zeros(c0.shape) if d_c is None else d_c.clone()
-        d_hs = torch.zeros_like(hs) if d_hs is None else d_hs
-        for n, s in reversed(_steps(ctx.batch_sizes)):
-            dht = d_hs[s] + dh[:n]
-            torch.mul(dht, p_o[s], out=dz[s, 3 * u :])
-            dct = torch.addcmul(dc[:n], dht, p_c[s])
-            torch.mul(dct.repeat(1, 3), p_ifg[s], out=dz[s, : 3 * u])
-            dc[:n] = dct * f[s]
-            dh[:n] = _gemm.matmul(dz[s], kernel)
-        d_kernel = _weight_grad(_previous(hs, h0, ctx.batch_sizes), dz)
-        return dz, dh, dc, d_kernel, None, None, None
+        dz_next = dc_carry = None
+        for n, s in reversed(layout.steps):
+            dh = _recurrent_grad(dz_next, kernel, up_h[s])
+            torch.mul(dh, p_o[s], out=dz[s, 3 * u :])
+            dc = torch.addcmul(up_c[s], dh, p_c[s])
+            if dc_carry is not None:
+                dc[: dc_carry.shape[0]] += dc_carry
+            torch.mul(dc.unsqueeze(1), p_ifg[s], out=dz[s, : 3 * u].view(n, 3, u))
+            dc_carry = dc * f[s]
+            dz_next = dz[s]
+        total = hs.shape[0]
+        d_h0, d_c0 = up_h[total:].clone(), up_c[total:].clone()
+        if dz_next is not None:
+            n0 = dz_next.shape[0]
+            d_h0[:n0] += _gemm.matmul(dz_next, kernel)
+            d_c0[:n0] += dc_carry
+        d_kernel = _gemm.matmul(layout.gather(hs, h0, layout.previous).t().contiguous(), dz.t().contiguous())
+        return dz, d_h0, d_c0, d_kernel, None, None, None
 
 
 class _GRUScan(torch.autograd.Function):
@@ -117,81 +177,99 @@ class _GRUScan(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, xp, h0, kernel, bias, batch_sizes, sigma, phi):  # type: ignore[override]
-        u = h0.shape[1]
+        n_rows, u = h0.shape
+        layout = _Layout.of(batch_sizes, n_rows, xp.device)
         kernel_t = kernel.t().contiguous()
         total = xp.shape[0]
-        hs, zr, cand, hu_h = xp.new_empty(total, u), xp.new_empty(total, 2 * u), xp.new_empty(total, u), xp.new_empty(total, u)
-        h = h0.clone()
-        for n, s in _steps(batch_sizes):
-            hu = _gemm.matmul(h[:n], kernel_t)
-            if bias is not None:
-                hu = hu + bias
-            zr_s = torch.add(xp[s, : 2 * u], hu[:, : 2 * u], out=zr[s])
-            zr_s.copy_(sigma(zr_s))
+        zr = xp.new_empty(total, 2 * u)
+        hs, cand, hu_h = (xp.new_empty(total, u) for _ in range(3))
+        h_prev = h0
+        for n, s in layout.steps:
+            hu = _gemm.matmul(h_prev[:n], kernel_t, bias)
+            gates = _activate(sigma, torch.add(xp[s, : 2 * u], hu[:, : 2 * u], out=zr[s]), zr[s])
             hu_h[s] = hu[:, 2 * u :]
-            cand[s] = phi(torch.addcmul(xp[s, 2 * u :], zr_s[:, u:], hu[:, 2 * u :]))
-            torch.addcmul(cand[s], zr_s[:, :u], h[:n] - cand[s], out=hs[s])
-            h[:n] = hs[s]
+            c = _activate(phi, torch.addcmul(xp[s, 2 * u :], gates[:, u:], hu_h[s]), cand[s])
+            torch.addcmul(c, gates[:, :u], h_prev[:n] - c, out=hs[s])
+            h_prev = hs[s]
         ctx.save_for_backward(h0, kernel, hs, zr, cand, hu_h)
-        ctx.batch_sizes, ctx.sigma, ctx.phi, ctx.has_bias = batch_sizes, sigma, phi, bias is not None
-        return hs, h
+        ctx.layout, ctx.sigma, ctx.phi, ctx.has_bias = layout, sigma, phi, bias is not None
+        return hs, layout.gather(hs, h0, layout.last)
 
     @staticmethod
     def backward(ctx, d_hs, d_h):  # type: ignore[override]
         h0, kernel, hs, zr, cand, hu_h = ctx.saved_tensors
+        layout: _Layout = ctx.layout
         d_sigma, d_phi = DERIVATIVES[ctx.sigma], DERIVATIVES[ctx.phi]
-        u = h0.shape[1]
+        n_rows, u = h0.shape
         z, r = zr[:, :u], zr[:, u:]
-        previous = _previous(hs, h0, ctx.batch_sizes)
+        previous = layout.gather(hs, h0, layout.previous)
         p_z = (previous - cand) * d_sigma(z)
         p_a = (1 - z) * d_phi(cand)
         p_r = hu_h * d_sigma(r)
-        d_hu = torch.empty(hs.shape[0], 3 * u, dtype=hs.dtype, device=hs.device)
+        up_h = layout.with_final(d_hs, d_h, n_rows)
+        total = hs.shape[0]
+        d_hu = hs.new_empty(total, 3 * u)
         d_a = torch.empty_like(hs)
-        dh = h0.new_zeros(h0.shape) if d_h is None else d_h.clone()
-        d_hs = torch.zeros_like(hs) if d_hs is None else d_hs
-        for n, s in reversed(_steps(ctx.batch_sizes)):
-            dht = d_hs[s] + dh[:n]
-            torch.mul(dht, p_z[s], out=d_hu[s, :u])
-            da = torch.mul(dht, p_a[s], out=d_a[s])
+        d_next = carry = None
+        for n, s in reversed(layout.steps):
+            dh = _recurrent_grad(d_next, kernel, up_h[s], carry)
+            torch.mul(dh, p_z[s], out=d_hu[s, :u])
+            da = torch.mul(dh, p_a[s], out=d_a[s])
             torch.mul(da, p_r[s], out=d_hu[s, u : 2 * u])
             torch.mul(da, r[s], out=d_hu[s, 2 * u :])
-            dh[:n] = torch.addcmul(_gemm.matmul(d_hu[s], kernel), dht, z[s])
+            carry = dh * z[s]
+            d_next = d_hu[s]
+        d_h0 = up_h[total:].clone()
+        if d_next is not None:
+            n0 = d_next.shape[0]
+            d_h0[:n0] += _gemm.matmul_add(d_next, kernel, carry)
         d_xp = torch.cat([d_hu[:, : 2 * u], d_a], dim=1)
-        d_kernel = _weight_grad(previous, d_hu)
+        d_kernel = _gemm.matmul(previous.t().contiguous(), d_hu.t().contiguous())
         d_bias = d_hu.sum(0) if ctx.has_bias else None
-        return d_xp, dh, d_kernel, d_bias, None, None, None
+        return d_xp, d_h0, d_kernel, d_bias, None, None, None
 
 
 class _SimpleScan(torch.autograd.Function):
     @staticmethod
     def forward(ctx, xp, h0, kernel, batch_sizes, phi):  # type: ignore[override]
+        layout = _Layout.of(batch_sizes, h0.shape[0], xp.device)
         kernel_t = kernel.t().contiguous()
         hs = torch.empty_like(xp)
-        h = h0.clone()
-        for n, s in _steps(batch_sizes):
-            hs[s] = phi(xp[s] + _gemm.matmul(h[:n], kernel_t))
-            h[:n] = hs[s]
+        h_prev = h0
+        for n, s in layout.steps:
+            h_prev = _activate(phi, _gemm.matmul_add(h_prev[:n], kernel_t, xp[s]), hs[s])
         ctx.save_for_backward(h0, kernel, hs)
-        ctx.batch_sizes, ctx.phi = batch_sizes, phi
-        return hs, h
+        ctx.layout, ctx.phi = layout, phi
+        return hs, layout.gather(hs, h0, layout.last)
 
     @staticmethod
     def backward(ctx, d_hs, d_h):  # type: ignore[override]
         h0, kernel, hs = ctx.saved_tensors
+        layout: _Layout = ctx.layout
         p = DERIVATIVES[ctx.phi](hs)
+        up_h = layout.with_final(d_hs, d_h, h0.shape[0])
         d_a = torch.empty_like(hs)
-        dh = h0.new_zeros(h0.shape) if d_h is None else d_h.clone()
-        d_hs = torch.zeros_like(hs) if d_hs is None else d_hs
-        for n, s in reversed(_steps(ctx.batch_sizes)):
-            da = torch.mul(d_hs[s] + dh[:n], p[s], out=d_a[s])
-            dh[:n] = _gemm.matmul(da, kernel)
-        return d_a, dh, _weight_grad(_previous(hs, h0, ctx.batch_sizes), d_a), None, None
+        d_next = None
+        for n, s in reversed(layout.steps):
+            d_next = torch.mul(_recurrent_grad(d_next, kernel, up_h[s]), p[s], out=d_a[s])
+        total = hs.shape[0]
+        d_h0 = up_h[total:].clone()
+        if d_next is not None:
+            d_h0[: d_next.shape[0]] += _gemm.matmul(d_next, kernel)
+        d_kernel = _gemm.matmul(layout.gather(hs, h0, layout.previous).t().contiguous(), d_a.t().contiguous())
+        return d_a, d_h0, d_kernel, None, None
 
 
 def lstm_scan(xp: Tensor, h0: Tensor, c0: Tensor, kernel: Tensor, batch_sizes: list[int],
               sigma: Activation, phi: Activation) -> tuple[Tensor, Tensor, Tensor]:
-    """LSTM over packed projected inputs ``xp`` ``(S, 4U)`` -> ``(hs (S, U), h_final, c_final)``."""
+    """LSTM over packed projected inputs ``xp`` ``(S, 4U)`` -> ``(hs (S, U), h_final, c_final)``.
+
+    Example:
+        >>> xp, h0 = torch.randn(5, 8), torch.zeros(2, 2)
+        >>> hs, h, c = lstm_scan(xp, h0, h0, torch.randn(2, 8), [2, 2, 1], activations.sigmoid, activations.tanh)
+        >>> hs.shape, bool(torch.equal(h[0], hs[4])), bool(torch.equal(h[1], hs[3]))
+        (torch.Size([5, 2]), True, True)
+    """
     return _LSTMScan.apply(xp, h0, c0, kernel, batch_sizes, sigma, phi)
 
 

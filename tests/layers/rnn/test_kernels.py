@@ -103,3 +103,31 @@ def test_packing_round_trip():
     assert seq[0].flatten().tolist() == [3.0, 3.0, 1.0, 1.0]  # processing order: t=3, 2, 1, 0
     assert seq[1].flatten().tolist() == [0.0, 6.0, 5.0, 4.0]
     assert _packing.unpack_last(packed, p, zero_output_for_mask=True).flatten().tolist() == [0.0, 4.0]
+
+
+@pytest.mark.parametrize("batch_sizes, rows", [([3, 3, 2, 1], 4), ([2, 1], 3), ([], 2)])
+@pytest.mark.parametrize(
+    "kind, activation_names",
+    [("lstm", ("sigmoid", "tanh")), ("lstm", ("hard_sigmoid", "softsign")), ("gru", ("sigmoid", "tanh")),
+     ("gru_no_bias", ("legacy_hard_sigmoid", "relu")), ("simple", ("tanh",)), ("simple", ("linear",))],
+)
+def test_scan_gradients_by_finite_differences(kind, activation_names, batch_sizes, rows):
+    from birnn import activations
+    from birnn.layers.rnn import _scan
+
+    fns = [getattr(activations, name) for name in activation_names]
+    total, u = sum(batch_sizes), 2
+    torch.manual_seed(0)
+
+    def make(*shape):
+        return torch.randn(*shape, dtype=torch.float64, requires_grad=True)
+
+    if kind == "lstm":
+        fn, args = (lambda a, b, c, k: _scan.lstm_scan(a, b, c, k, batch_sizes, *fns)), (make(total, 4 * u), make(rows, u), make(rows, u), make(u, 4 * u))
+    elif kind == "gru":
+        fn, args = (lambda a, b, k, e: _scan.gru_scan(a, b, k, e, batch_sizes, *fns)), (make(total, 3 * u), make(rows, u), make(u, 3 * u), make(3 * u))
+    elif kind == "gru_no_bias":
+        fn, args = (lambda a, b, k: _scan.gru_scan(a, b, k, None, batch_sizes, *fns)), (make(total, 3 * u), make(rows, u), make(u, 3 * u))
+    else:
+        fn, args = (lambda a, b, k: _scan.simple_scan(a, b, k, batch_sizes, *fns)), (make(total, u), make(rows, u), make(u, u))
+    assert torch.autograd.gradcheck(fn, args)
