@@ -10,6 +10,7 @@ from torch import Tensor
 
 from ... import _registry
 from .._layer import Layer, Shape, _call_parameters
+from . import _dispatch
 from ._rnn import RNN, state_structure
 from ._merge import MergeMode, merge, resolve_merge_mode, serialize_merge_mode
 
@@ -271,6 +272,44 @@ class Bidirectional(Layer):
             initial_state = rest
         return x, initial_state, constants
 
+    @property
+    def _directions(self) -> tuple[Layer, Layer]:
+        return self.forward_layer, self.backward_layer
+
+    def _runs_as_pair(self) -> bool:
+        """Both directions are plain ``RNN`` calls, so their kernels may run together (``_dispatch.run_pair``)."""
+        return all(
+            isinstance(d, RNN) and d.activity_regularizer is None and not d._forward_hooks and not d._forward_pre_hooks
+            for d in self._directions
+        )
+
+    def _run_directions(self, sequences: Tensor, states: tuple[Any, Any], mask: Any, training: Any, constants: Any) -> tuple[Any, Any]:
+        if self._runs_as_pair():
+            calls = []
+            for direction, direction_states in zip(self._directions, states):
+                direction._check_inputs(sequences)
+                calls.append(direction.prepare_call(sequences, direction_states, mask, training, constants))
+            results = _dispatch.run_pair(self.forward_layer, self.backward_layer, calls)
+            return tuple(d.finish_call(r) for d, r in zip(self._directions, results))
+        return tuple(
+            d(sequences, **self._direction_kwargs(d, s, mask, training, constants)) for d, s in zip(self._directions, states)
+        )
+
+    @staticmethod
+    def _in_input_order(direction: Layer, sequence: Tensor, mask: Tensor | None) -> Tensor:
+        """A direction's output sequence aligned with input time, zero at masked steps.
+
+        Each direction is flipped by its own ``go_backwards`` (Keras flips the backward layer's output
+        whatever its flag, which misaligns a pair given with swapped directions). ``RNN`` layers
+        already output zeros at masked steps (``zero_output_for_mask`` is forced); other layers are
+        masked here.
+        """
+        if direction.go_backwards:
+            sequence = sequence.flip(1)
+        if mask is not None and not hasattr(direction, "zero_output_for_mask"):
+            sequence = torch.where(mask.to(device=sequence.device, dtype=torch.bool).unsqueeze(-1), sequence, 0.0)
+        return sequence
+
     def _direction_kwargs(self, direction: Layer, states: Any, mask: Any, training: Any, constants: Any) -> dict[str, Any]:
         accepted = _call_parameters(type(direction))
         offered = {"initial_state": states, "mask": mask, "training": training, "constants": constants}
@@ -289,17 +328,13 @@ class Bidirectional(Layer):
         if constants is not None and self.num_constants is None:
             self.num_constants = len(constants) if isinstance(constants, (list, tuple)) else 1
         fwd_states, bwd_states = self._split(initial_state, "initial_state")
-        y = self.forward_layer(sequences, **self._direction_kwargs(self.forward_layer, fwd_states, mask, training, constants))
-        y_rev = self.backward_layer(sequences, **self._direction_kwargs(self.backward_layer, bwd_states, mask, training, constants))
+        y, y_rev = self._run_directions(sequences, (fwd_states, bwd_states), mask, training, constants)
         states: tuple[Any, ...] = ()
         if self.return_state:
             states = tuple(y[1:]) + tuple(y_rev[1:])
             y, y_rev = y[0], y_rev[0]
         if self.return_sequences:
-            y_rev = y_rev.flip(1)
-            if mask is not None:
-                keep = mask.to(device=y.device, dtype=torch.bool).unsqueeze(-1)
-                y, y_rev = torch.where(keep, y, 0.0), torch.where(keep, y_rev, 0.0)
+            y, y_rev = (self._in_input_order(d, out, mask) for d, out in zip(self._directions, (y, y_rev)))
         output = merge(y, y_rev, self.merge_mode)
         if not self.return_state:
             return output

@@ -18,6 +18,7 @@ falls back to the loop (tests assert on it).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -25,12 +26,14 @@ from torch import Tensor
 
 from ... import _gemm, activations
 from ._packing import pack, unpack_last, unpack_sequence
-from ._scan import DERIVATIVES, gru_scan, lstm_scan, simple_scan
+from ._loop import run_loop
+from ._packing import Packing
+from ._scan import DERIVATIVES, Job, scan
 
 if TYPE_CHECKING:
     from ._rnn import RNN
 
-__all__ = ["choose", "reason_for_loop", "run_fused", "run_scan", "torch_parameters"]
+__all__ = ["Call", "choose", "reason_for_loop", "run", "run_pair", "torch_parameters"]
 
 
 def _cell_kind(layer: RNN) -> str | None:
@@ -112,49 +115,119 @@ def torch_parameters(cell: Any, kind: str) -> list[Tensor]:
     return params
 
 
-def _dropped(layer: RNN, sequences: Tensor, states: list[Tensor], training: bool) -> Tensor:
+@dataclass(frozen=True)
+class Call:
+    """One call's validated arguments, as ``RNN`` prepared them."""
+
+    sequences: Tensor
+    states: list[Tensor]
+    mask: Tensor | None
+    training: bool
+    constants: Any
+
+
+Result = tuple[Tensor, "Tensor | None", list[Tensor]]
+"""``(last_output, outputs or None, final_states)``: the contract of every kernel."""
+
+
+def kernel_for(layer: RNN, call: Call) -> str:
+    return choose(layer, mask=call.mask, training=call.training, constants=call.constants, inputs=call.sequences)
+
+
+def _dropped(layer: RNN, call: Call) -> Tensor:
     cell = layer.cell
-    return cell._dropped_inputs(sequences, cell.dropout_masks(sequences, states, training).inputs)
+    return cell._dropped_inputs(call.sequences, cell.dropout_masks(call.sequences, call.states, call.training).inputs)
 
 
-def run_fused(layer: RNN, sequences: Tensor, states: list[Tensor], *, training: bool = False) -> tuple[Tensor, Tensor | None, list[Tensor]]:
-    """PyTorch's kernel; same contract as ``run_loop``: ``(last_output, outputs or None, final_states)``."""
-    cell, name = layer.cell, _fused_name(layer)
+def run_loop_kernel(layer: RNN, call: Call) -> Result:
+    step, per_step_inputs = layer._step(call.sequences, call.states, call.training, call.constants)
+    return run_loop(step, per_step_inputs, call.states, mask=call.mask, go_backwards=layer.go_backwards,
+                    return_sequences=layer.return_sequences, zero_output_for_mask=layer.zero_output_for_mask)
+
+
+def run_fused(layers: list[RNN], calls: list[Call]) -> list[Result]:
+    """PyTorch's kernel for one direction, or for a standard forward/backward pair in one call."""
+    name = _fused_name(layers[0])
     assert name is not None
-    x = _dropped(layer, sequences, states, training)
-    if layer.go_backwards:
+    first, cell = calls[0], layers[0].cell
+    x = _dropped(layers[0], first)
+    if len(layers) == 1 and layers[0].go_backwards:
         x = x.flip(1)
-    params = torch_parameters(cell, "gru" if name == "gru" else "lstm")
-    kernel = getattr(torch._VF, name)
+    params = [p for layer in layers for p in torch_parameters(layer.cell, "gru" if name == "gru" else "lstm")]
+    states = [torch.stack(s) for s in zip(*(c.states for c in calls))]
+    bidirectional = len(layers) == 2
+    args = (params, cell.use_bias, 1, 0.0, False, bidirectional, True)
     if name == "lstm":
-        outputs, h, c = kernel(x, (states[0][None], states[1][None]), params, cell.use_bias, 1, 0.0, False, False, True)
-        final = [h[0], c[0]]
+        outputs, h, c = torch._VF.lstm(x, (states[0], states[1]), *args)
+        finals = [[h[k], c[k]] for k in range(len(layers))]
     else:
-        outputs, h = kernel(x, states[0][None], params, cell.use_bias, 1, 0.0, False, False, True)
-        final = [h[0]]
-    return outputs[:, -1], (outputs if layer.return_sequences else None), final
+        outputs, h = getattr(torch._VF, name)(x, states[0], *args)
+        finals = [[h[k]] for k in range(len(layers))]
+    u = cell.units
+    per_direction = [outputs[..., :u], outputs[..., u:].flip(1)] if bidirectional else [outputs]
+    return [(seq[:, -1], seq if layer.return_sequences else None, final)
+            for layer, seq, final in zip(layers, per_direction, finals)]
 
 
-def run_scan(layer: RNN, sequences: Tensor, states: list[Tensor], *, mask: Tensor | None,
-             training: bool = False) -> tuple[Tensor, Tensor | None, list[Tensor]]:
-    """The sequence kernels over packed steps; same contract as ``run_loop``."""
+def _scan_job(layer: RNN, call: Call) -> tuple[Job, list[Tensor | None], Packing]:
     cell, kind = layer.cell, _cell_kind(layer)
-    packed, p = pack(_dropped(layer, sequences, states, training), mask, layer.go_backwards)
+    packed, packing = pack(_dropped(layer, call), call.mask, layer.go_backwards)
     xp = cell.project_inputs(packed)
-    sorted_states = [s.index_select(0, p.order) for s in states]
+    states = [s.index_select(0, packing.order) for s in call.states]
     if kind == "lstm":
-        hs, h, c = lstm_scan(xp, *sorted_states, cell.recurrent_kernel, p.batch_sizes,
-                             cell.recurrent_activation, cell.activation)
-        final = [h, c]
+        fns = {"sigma": cell.recurrent_activation, "phi": cell.activation}
+        tensors = [xp, *states, cell.recurrent_kernel]
     elif kind == "gru":
-        recurrent_bias = cell.bias[1] if cell.use_bias else None
-        hs, h = gru_scan(xp, *sorted_states, cell.recurrent_kernel, recurrent_bias, p.batch_sizes,
-                         cell.recurrent_activation, cell.activation)
-        final = [h]
+        fns = {"sigma": cell.recurrent_activation, "phi": cell.activation}
+        tensors = [xp, *states, cell.recurrent_kernel, cell.bias[1] if cell.use_bias else None]
     else:
-        hs, h = simple_scan(xp, *sorted_states, cell.recurrent_kernel, p.batch_sizes, cell.activation)
-        final = [h]
-    final = [s.index_select(0, p.inverse) for s in final]
+        fns = {"phi": cell.activation}
+        tensors = [xp, *states, cell.recurrent_kernel]
+    return Job(kind, packing.batch_sizes, fns), tensors, packing
+
+
+def _scan_result(layer: RNN, outputs: tuple[Tensor, ...], packing: Packing) -> Result:
+    hs, *final = outputs
+    final = [s.index_select(0, packing.inverse) for s in final]
     zero = layer.zero_output_for_mask
-    outputs = unpack_sequence(hs, p, zero) if layer.return_sequences else None
-    return unpack_last(hs, p, zero), outputs, final
+    sequence = unpack_sequence(hs, packing, zero) if layer.return_sequences else None
+    return unpack_last(hs, packing, zero), sequence, final
+
+
+def run_scan(layers: list[RNN], calls: list[Call]) -> list[Result]:
+    """The sequence kernels, one or two directions in one autograd call."""
+    prepared = [_scan_job(layer, call) for layer, call in zip(layers, calls)]
+    outputs = scan([job for job, _, _ in prepared], [tensors for _, tensors, _ in prepared])
+    return [_scan_result(layer, out, packing) for layer, out, (_, _, packing) in zip(layers, outputs, prepared)]
+
+
+def run(layer: RNN, call: Call) -> Result:
+    """Run one layer's call on the kernel ``choose`` picks."""
+    kernel = kernel_for(layer, call)
+    if kernel == "loop":
+        return run_loop_kernel(layer, call)
+    return (run_fused if kernel == "fused" else run_scan)([layer], [call])[0]
+
+
+def _fusable_pair(forward: RNN, backward: RNN, calls: list[Call]) -> bool:
+    """Both directions fit one bidirectional PyTorch kernel call."""
+    a, b = forward.cell, backward.cell
+    return (
+        type(a) is type(b)
+        and _fused_name(forward) == _fused_name(backward)
+        and a.units == b.units
+        and a.use_bias == b.use_bias
+        and (forward.go_backwards, backward.go_backwards) == (False, True)
+        and not any(c.training and c.dropout > 0 for c in (a, b))
+        and calls[0].sequences is calls[1].sequences
+    )
+
+
+def run_pair(forward: RNN, backward: RNN, calls: list[Call]) -> list[Result]:
+    """Both directions of a ``Bidirectional``: one kernel call when both pick the same kernel."""
+    kernels = [kernel_for(forward, calls[0]), kernel_for(backward, calls[1])]
+    if kernels == ["scan", "scan"]:
+        return run_scan([forward, backward], calls)
+    if kernels == ["fused", "fused"] and _fusable_pair(forward, backward, calls):
+        return run_fused([forward, backward], calls)
+    return [run(forward, calls[0]), run(backward, calls[1])]

@@ -16,7 +16,7 @@ from .._layer import Layer, Shape
 from .._naming import to_snake_case
 from . import _dispatch
 from ._cell import CellProtocol, ProjectedCell, call_kwargs, flatten_states, state_sizes, zero_states
-from ._loop import Step, check_mask, run_loop
+from ._loop import Step, check_mask
 
 __all__ = ["RNN", "CellLayer", "state_structure"]
 
@@ -30,10 +30,12 @@ def _pack(flat: Iterator[Tensor], size: Any) -> Any:
 
 def state_structure(cell: Any) -> list[Any]:
     """The shape of a cell's state list: ``[u]``, ``[u, u]``, or per-cell lists for stacked cells."""
+    from ._stacked import StackedRNNCells
+
     size = cell.state_size
     if isinstance(size, int):
         return [size]
-    if any(isinstance(s, (list, tuple)) for s in size):
+    if isinstance(cell, StackedRNNCells):
         return [[s] if isinstance(s, int) else list(s) for s in size]
     return list(size)
 
@@ -246,6 +248,29 @@ class RNN(Layer):
 
         return generic_step, sequences
 
+    def prepare_call(
+        self, sequences: Tensor | list[Tensor], initial_state: Any, mask: Tensor | None, training: bool | None,
+        constants: Any,
+    ) -> _dispatch.Call:
+        """Validate one call's arguments and resolve its initial states (used by ``call`` and ``Bidirectional``)."""
+        if isinstance(sequences, (list, tuple)):  # Keras 2 form: [x, *initial_states]
+            if len(sequences) > 1 and initial_state is None:
+                initial_state = list(sequences[1:])
+            sequences = sequences[0]
+        mask = check_mask(mask, sequences)
+        states = self._initial_states(initial_state, sequences)
+        return _dispatch.Call(sequences, states, mask, self.training if training is None else bool(training), constants)
+
+    def finish_call(self, result: _dispatch.Result) -> Tensor | tuple[Any, ...]:
+        """Store stateful states and shape the kernel's result into this layer's outputs."""
+        last, outputs, final = result
+        if self.stateful:
+            self._stored_states = [s.detach() for s in final]
+        output = outputs if self.return_sequences else last
+        if not self.return_state:
+            return output
+        return (output, *_pack(iter(final), state_structure(self.cell)))
+
     def call(
         self,
         sequences: Tensor | list[Tensor],
@@ -254,35 +279,8 @@ class RNN(Layer):
         training: bool | None = None,
         constants: Any = None,
     ) -> Tensor | tuple[Any, ...]:
-        if isinstance(sequences, (list, tuple)):  # Keras 2 form: [x, *initial_states]
-            if len(sequences) > 1 and initial_state is None:
-                initial_state = list(sequences[1:])
-            sequences = sequences[0]
-        training = self.training if training is None else bool(training)
-        mask = check_mask(mask, sequences)
-        states = self._initial_states(initial_state, sequences)
-        kernel = _dispatch.choose(self, mask=mask, training=training, constants=constants, inputs=sequences)
-        if kernel == "fused":
-            last, outputs, final = _dispatch.run_fused(self, sequences, states, training=training)
-        elif kernel == "scan":
-            last, outputs, final = _dispatch.run_scan(self, sequences, states, mask=mask, training=training)
-        else:
-            step, per_step_inputs = self._step(sequences, states, training, constants)
-            last, outputs, final = run_loop(
-                step,
-                per_step_inputs,
-                states,
-                mask=mask,
-                go_backwards=self.go_backwards,
-                return_sequences=self.return_sequences,
-                zero_output_for_mask=self.zero_output_for_mask,
-            )
-        if self.stateful:
-            self._stored_states = [s.detach() for s in final]
-        output = outputs if self.return_sequences else last
-        if not self.return_state:
-            return output
-        return (output, *_pack(iter(final), state_structure(self.cell)))
+        call = self.prepare_call(sequences, initial_state, mask, training, constants)
+        return self.finish_call(_dispatch.run(self, call))
 
     # ------------------------------------------------------------------ shapes
     def compute_output_shape(self, input_shape: Shape) -> Any:

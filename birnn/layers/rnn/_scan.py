@@ -21,6 +21,8 @@ like the packed rows (longest sequence first).
 
 from __future__ import annotations
 
+import concurrent.futures
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -30,7 +32,7 @@ from torch import Tensor
 from ... import _gemm, activations
 from ._packing import prev_index
 
-__all__ = ["DERIVATIVES", "lstm_scan", "gru_scan", "simple_scan"]
+__all__ = ["DERIVATIVES", "Job", "scan", "lstm_scan", "gru_scan", "simple_scan"]
 
 Activation = Callable[[Tensor], Tensor]
 
@@ -116,169 +118,238 @@ def _recurrent_grad(dz_next: Tensor | None, kernel: Tensor, upstream: Tensor, ca
     return out
 
 
-class _LSTMScan(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, xp, h0, c0, kernel, batch_sizes, sigma, phi):  # type: ignore[override]
-        n_rows, u = h0.shape
-        layout = _Layout.of(batch_sizes, n_rows, xp.device)
-        kernel_t = kernel.t().contiguous()
-        total = xp.shape[0]
-        gates = torch.empty_like(xp)
-        cs, tcs, hs = (xp.new_empty(total, u) for _ in range(3))
-        h_prev, c_prev = h0, c0
-        for n, s in layout.steps:
-            z = _gemm.matmul_add(h_prev[:n], kernel_t, xp[s])
-            g = gates[s]
-            _activate(sigma, z, g)
-            _activate(phi, z[:, 2 * u : 3 * u], g[:, 2 * u : 3 * u])
-            c = torch.mul(g[:, u : 2 * u], c_prev[:n], out=cs[s]).addcmul_(g[:, :u], g[:, 2 * u : 3 * u])
-            torch.mul(g[:, 3 * u :], _activate(phi, c, tcs[s]), out=hs[s])
-            h_prev, c_prev = hs[s], cs[s]
-        ctx.save_for_backward(h0, c0, kernel, hs, cs, tcs, gates)
-        ctx.layout, ctx.sigma, ctx.phi = layout, sigma, phi
-        return hs, layout.gather(hs, h0, layout.last), layout.gather(cs, c0, layout.last)
-
-    @staticmethod
-    def backward(ctx, d_hs, d_h, d_c):  # type: ignore[override]
-        h0, c0, kernel, hs, cs, tcs, gates = ctx.saved_tensors
-        layout: _Layout = ctx.layout
-        d_sigma, d_phi = DERIVATIVES[ctx.sigma], DERIVATIVES[ctx.phi]
-        n_rows, u = h0.shape
-        i, f, g, o = gates.split(u, dim=1)
-        p_o = tcs * d_sigma(o)
-        p_c = o * d_phi(tcs)
-        c_prev = layout.gather(cs, c0, layout.previous)
-        p_ifg = torch.stack([g * d_sigma(i), c_prev * d_sigma(f), i * d_phi(g)], dim=1)
-        up_h = layout.with_final(d_hs, d_h, n_rows)
-        up_c = layout.with_final(None, d_c, n_rows) if d_c is not None else torch.zeros_like(up_h)
-        dz = torch.empty_like(gates)
-        dz_next = dc_carry = None
-        for n, s in reversed(layout.steps):
-            dh = _recurrent_grad(dz_next, kernel, up_h[s])
-            torch.mul(dh, p_o[s], out=dz[s, 3 * u :])
-            dc = torch.addcmul(up_c[s], dh, p_c[s])
-            if dc_carry is not None:
-                dc[: dc_carry.shape[0]] += dc_carry
-            torch.mul(dc.unsqueeze(1), p_ifg[s], out=dz[s, : 3 * u].view(n, 3, u))
-            dc_carry = dc * f[s]
-            dz_next = dz[s]
-        total = hs.shape[0]
-        d_h0, d_c0 = up_h[total:].clone(), up_c[total:].clone()
-        if dz_next is not None:
-            n0 = dz_next.shape[0]
-            d_h0[:n0] += _gemm.matmul(dz_next, kernel)
-            d_c0[:n0] += dc_carry
-        d_kernel = _gemm.matmul(layout.gather(hs, h0, layout.previous).t().contiguous(), dz.t().contiguous())
-        return dz, d_h0, d_c0, d_kernel, None, None, None
+def _lstm_forward(xp, h0, c0, kernel, *, batch_sizes, sigma, phi):
+    n_rows, u = h0.shape
+    layout = _Layout.of(batch_sizes, n_rows, xp.device)
+    kernel_t = kernel.t().contiguous()
+    total = xp.shape[0]
+    gates = torch.empty_like(xp)
+    cs, tcs, hs = (xp.new_empty(total, u) for _ in range(3))
+    h_prev, c_prev = h0, c0
+    for n, s in layout.steps:
+        z = _gemm.matmul_add(h_prev[:n], kernel_t, xp[s])
+        g = gates[s]
+        _activate(sigma, z, g)
+        _activate(phi, z[:, 2 * u : 3 * u], g[:, 2 * u : 3 * u])
+        c = torch.mul(g[:, u : 2 * u], c_prev[:n], out=cs[s]).addcmul_(g[:, :u], g[:, 2 * u : 3 * u])
+        torch.mul(g[:, 3 * u :], _activate(phi, c, tcs[s]), out=hs[s])
+        h_prev, c_prev = hs[s], cs[s]
+    outputs = (hs, layout.gather(hs, h0, layout.last), layout.gather(cs, c0, layout.last))
+    return outputs, (layout, h0, c0, kernel, hs, cs, tcs, gates)
 
 
-class _GRUScan(torch.autograd.Function):
+def _lstm_backward(saved, d_hs, d_h, d_c, *, sigma, phi, **_):
+    layout, h0, c0, kernel, hs, cs, tcs, gates = saved
+    d_sigma, d_phi = DERIVATIVES[sigma], DERIVATIVES[phi]
+    n_rows, u = h0.shape
+    i, f, g, o = gates.split(u, dim=1)
+    p_o = tcs * d_sigma(o)
+    p_c = o * d_phi(tcs)
+    c_prev = layout.gather(cs, c0, layout.previous)
+    p_ifg = torch.stack([g * d_sigma(i), c_prev * d_sigma(f), i * d_phi(g)], dim=1)
+    up_h = layout.with_final(d_hs, d_h, n_rows)
+    up_c = layout.with_final(None, d_c, n_rows)
+    dz = torch.empty_like(gates)
+    dz_next = dc_carry = None
+    for n, s in reversed(layout.steps):
+        dh = _recurrent_grad(dz_next, kernel, up_h[s])
+        torch.mul(dh, p_o[s], out=dz[s, 3 * u :])
+        dc = torch.addcmul(up_c[s], dh, p_c[s])
+        if dc_carry is not None:
+            dc[: dc_carry.shape[0]] += dc_carry
+        torch.mul(dc.unsqueeze(1), p_ifg[s], out=dz[s, : 3 * u].view(n, 3, u))
+        dc_carry = dc * f[s]
+        dz_next = dz[s]
+    total = hs.shape[0]
+    d_h0, d_c0 = up_h[total:].clone(), up_c[total:].clone()
+    if dz_next is not None:
+        n0 = dz_next.shape[0]
+        d_h0[:n0] += _gemm.matmul(dz_next, kernel)
+        d_c0[:n0] += dc_carry
+    d_kernel = _gemm.matmul(layout.gather(hs, h0, layout.previous).t().contiguous(), dz.t().contiguous())
+    return dz, d_h0, d_c0, d_kernel
+
+
+def _gru_forward(xp, h0, kernel, bias, *, batch_sizes, sigma, phi):
     """``reset_after=True`` GRU; ``bias`` is the recurrent bias row (or ``None``)."""
+    n_rows, u = h0.shape
+    layout = _Layout.of(batch_sizes, n_rows, xp.device)
+    kernel_t = kernel.t().contiguous()
+    total = xp.shape[0]
+    zr = xp.new_empty(total, 2 * u)
+    hs, cand, hu_h = (xp.new_empty(total, u) for _ in range(3))
+    h_prev = h0
+    for n, s in layout.steps:
+        hu = _gemm.matmul(h_prev[:n], kernel_t, bias)
+        gates = _activate(sigma, torch.add(xp[s, : 2 * u], hu[:, : 2 * u], out=zr[s]), zr[s])
+        hu_h[s] = hu[:, 2 * u :]
+        c = _activate(phi, torch.addcmul(xp[s, 2 * u :], gates[:, u:], hu_h[s]), cand[s])
+        torch.addcmul(c, gates[:, :u], h_prev[:n] - c, out=hs[s])
+        h_prev = hs[s]
+    return (hs, layout.gather(hs, h0, layout.last)), (layout, h0, kernel, bias is not None, hs, zr, cand, hu_h)
+
+
+def _gru_backward(saved, d_hs, d_h, *, sigma, phi, **_):
+    layout, h0, kernel, has_bias, hs, zr, cand, hu_h = saved
+    d_sigma, d_phi = DERIVATIVES[sigma], DERIVATIVES[phi]
+    n_rows, u = h0.shape
+    z, r = zr[:, :u], zr[:, u:]
+    previous = layout.gather(hs, h0, layout.previous)
+    p_z = (previous - cand) * d_sigma(z)
+    p_a = (1 - z) * d_phi(cand)
+    p_r = hu_h * d_sigma(r)
+    up_h = layout.with_final(d_hs, d_h, n_rows)
+    total = hs.shape[0]
+    d_hu = hs.new_empty(total, 3 * u)
+    d_a = torch.empty_like(hs)
+    d_next = carry = None
+    for n, s in reversed(layout.steps):
+        dh = _recurrent_grad(d_next, kernel, up_h[s], carry)
+        torch.mul(dh, p_z[s], out=d_hu[s, :u])
+        da = torch.mul(dh, p_a[s], out=d_a[s])
+        torch.mul(da, p_r[s], out=d_hu[s, u : 2 * u])
+        torch.mul(da, r[s], out=d_hu[s, 2 * u :])
+        carry = dh * z[s]
+        d_next = d_hu[s]
+    d_h0 = up_h[total:].clone()
+    if d_next is not None:
+        d_h0[: d_next.shape[0]] += _gemm.matmul_add(d_next, kernel, carry)
+    d_xp = torch.cat([d_hu[:, : 2 * u], d_a], dim=1)
+    d_kernel = _gemm.matmul(previous.t().contiguous(), d_hu.t().contiguous())
+    return d_xp, d_h0, d_kernel, (d_hu.sum(0) if has_bias else None)
+
+
+def _simple_forward(xp, h0, kernel, *, batch_sizes, phi):
+    layout = _Layout.of(batch_sizes, h0.shape[0], xp.device)
+    kernel_t = kernel.t().contiguous()
+    hs = torch.empty_like(xp)
+    h_prev = h0
+    for n, s in layout.steps:
+        h_prev = _activate(phi, _gemm.matmul_add(h_prev[:n], kernel_t, xp[s]), hs[s])
+    return (hs, layout.gather(hs, h0, layout.last)), (layout, h0, kernel, hs)
+
+
+def _simple_backward(saved, d_hs, d_h, *, phi, **_):
+    layout, h0, kernel, hs = saved
+    p = DERIVATIVES[phi](hs)
+    up_h = layout.with_final(d_hs, d_h, h0.shape[0])
+    d_a = torch.empty_like(hs)
+    d_next = None
+    for n, s in reversed(layout.steps):
+        d_next = torch.mul(_recurrent_grad(d_next, kernel, up_h[s]), p[s], out=d_a[s])
+    total = hs.shape[0]
+    d_h0 = up_h[total:].clone()
+    if d_next is not None:
+        d_h0[: d_next.shape[0]] += _gemm.matmul(d_next, kernel)
+    d_kernel = _gemm.matmul(layout.gather(hs, h0, layout.previous).t().contiguous(), d_a.t().contiguous())
+    return d_a, d_h0, d_kernel
+
+
+@dataclass(frozen=True)
+class Job:
+    """One direction's recurrence: its cell kind, packed step sizes and activations.
+
+    Tensor inputs, in order: ``lstm``: ``xp, h0, c0, kernel``; ``gru``: ``xp, h0, kernel, bias``
+    (``bias`` may be ``None``); ``simple``: ``xp, h0, kernel``. Outputs: ``hs`` and the final
+    states (``h``, and ``c`` for LSTM).
+    """
+
+    kind: str
+    batch_sizes: list[int]
+    activations: dict[str, Activation]
+
+    @property
+    def arity(self) -> int:
+        return {"lstm": 4, "gru": 4, "simple": 3}[self.kind]
+
+    @property
+    def outputs(self) -> int:
+        return 3 if self.kind == "lstm" else 2
+
+
+_FORWARD = {"lstm": _lstm_forward, "gru": _gru_forward, "simple": _simple_forward}
+_BACKWARD = {"lstm": _lstm_backward, "gru": _gru_backward, "simple": _simple_backward}
+_POOL: concurrent.futures.ThreadPoolExecutor | None = None
+
+
+def _in_parallel(tasks: list[Callable[[], object]]) -> list[object]:
+    """Run independent directions on both cores: per-step work is latency-bound, so two directions
+    overlap almost perfectly. Each task runs without autograd (these are autograd functions' bodies)."""
+    global _POOL
+
+    def no_grad(task: Callable[[], object]) -> Callable[[], object]:
+        def run() -> object:
+            with torch.no_grad():
+                return task()
+
+        return run
+
+    if len(tasks) == 1 or torch.get_num_threads() < 2:
+        return [no_grad(task)() for task in tasks]
+    if _POOL is None:
+        _POOL = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="birnn-direction")
+    pending = [_POOL.submit(no_grad(task)) for task in tasks[1:]]
+    first = no_grad(tasks[0])()
+    return [first, *(future.result() for future in pending)]
+
+
+def _split(items: tuple, sizes: list[int]) -> list[tuple]:
+    out, start = [], 0
+    for size in sizes:
+        out.append(tuple(items[start : start + size]))
+        start += size
+    return out
+
+
+class _Scan(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, jobs, *tensors):  # type: ignore[override]
+        groups = _split(tensors, [job.arity for job in jobs])
+        results = _in_parallel([
+            functools.partial(_FORWARD[job.kind], *group, batch_sizes=job.batch_sizes, **job.activations)
+            for job, group in zip(jobs, groups)
+        ])
+        ctx.jobs, ctx.saved = jobs, [saved for _, saved in results]
+        return tuple(t for outputs, _ in results for t in outputs)
 
     @staticmethod
-    def forward(ctx, xp, h0, kernel, bias, batch_sizes, sigma, phi):  # type: ignore[override]
-        n_rows, u = h0.shape
-        layout = _Layout.of(batch_sizes, n_rows, xp.device)
-        kernel_t = kernel.t().contiguous()
-        total = xp.shape[0]
-        zr = xp.new_empty(total, 2 * u)
-        hs, cand, hu_h = (xp.new_empty(total, u) for _ in range(3))
-        h_prev = h0
-        for n, s in layout.steps:
-            hu = _gemm.matmul(h_prev[:n], kernel_t, bias)
-            gates = _activate(sigma, torch.add(xp[s, : 2 * u], hu[:, : 2 * u], out=zr[s]), zr[s])
-            hu_h[s] = hu[:, 2 * u :]
-            c = _activate(phi, torch.addcmul(xp[s, 2 * u :], gates[:, u:], hu_h[s]), cand[s])
-            torch.addcmul(c, gates[:, :u], h_prev[:n] - c, out=hs[s])
-            h_prev = hs[s]
-        ctx.save_for_backward(h0, kernel, hs, zr, cand, hu_h)
-        ctx.layout, ctx.sigma, ctx.phi, ctx.has_bias = layout, sigma, phi, bias is not None
-        return hs, layout.gather(hs, h0, layout.last)
-
-    @staticmethod
-    def backward(ctx, d_hs, d_h):  # type: ignore[override]
-        h0, kernel, hs, zr, cand, hu_h = ctx.saved_tensors
-        layout: _Layout = ctx.layout
-        d_sigma, d_phi = DERIVATIVES[ctx.sigma], DERIVATIVES[ctx.phi]
-        n_rows, u = h0.shape
-        z, r = zr[:, :u], zr[:, u:]
-        previous = layout.gather(hs, h0, layout.previous)
-        p_z = (previous - cand) * d_sigma(z)
-        p_a = (1 - z) * d_phi(cand)
-        p_r = hu_h * d_sigma(r)
-        up_h = layout.with_final(d_hs, d_h, n_rows)
-        total = hs.shape[0]
-        d_hu = hs.new_empty(total, 3 * u)
-        d_a = torch.empty_like(hs)
-        d_next = carry = None
-        for n, s in reversed(layout.steps):
-            dh = _recurrent_grad(d_next, kernel, up_h[s], carry)
-            torch.mul(dh, p_z[s], out=d_hu[s, :u])
-            da = torch.mul(dh, p_a[s], out=d_a[s])
-            torch.mul(da, p_r[s], out=d_hu[s, u : 2 * u])
-            torch.mul(da, r[s], out=d_hu[s, 2 * u :])
-            carry = dh * z[s]
-            d_next = d_hu[s]
-        d_h0 = up_h[total:].clone()
-        if d_next is not None:
-            n0 = d_next.shape[0]
-            d_h0[:n0] += _gemm.matmul_add(d_next, kernel, carry)
-        d_xp = torch.cat([d_hu[:, : 2 * u], d_a], dim=1)
-        d_kernel = _gemm.matmul(previous.t().contiguous(), d_hu.t().contiguous())
-        d_bias = d_hu.sum(0) if ctx.has_bias else None
-        return d_xp, d_h0, d_kernel, d_bias, None, None, None
+    def backward(ctx, *grads):  # type: ignore[override]
+        groups = _split(grads, [job.outputs for job in ctx.jobs])
+        results = _in_parallel([
+            functools.partial(_BACKWARD[job.kind], saved, *group, **job.activations)
+            for job, saved, group in zip(ctx.jobs, ctx.saved, groups)
+        ])
+        return (None, *(g for result in results for g in result))
 
 
-class _SimpleScan(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, xp, h0, kernel, batch_sizes, phi):  # type: ignore[override]
-        layout = _Layout.of(batch_sizes, h0.shape[0], xp.device)
-        kernel_t = kernel.t().contiguous()
-        hs = torch.empty_like(xp)
-        h_prev = h0
-        for n, s in layout.steps:
-            h_prev = _activate(phi, _gemm.matmul_add(h_prev[:n], kernel_t, xp[s]), hs[s])
-        ctx.save_for_backward(h0, kernel, hs)
-        ctx.layout, ctx.phi = layout, phi
-        return hs, layout.gather(hs, h0, layout.last)
+def scan(jobs: list[Job], tensors: list[list[Tensor | None]]) -> list[tuple[Tensor, ...]]:
+    """Run one or two directions' recurrences in one autograd call (concurrently when two).
 
-    @staticmethod
-    def backward(ctx, d_hs, d_h):  # type: ignore[override]
-        h0, kernel, hs = ctx.saved_tensors
-        layout: _Layout = ctx.layout
-        p = DERIVATIVES[ctx.phi](hs)
-        up_h = layout.with_final(d_hs, d_h, h0.shape[0])
-        d_a = torch.empty_like(hs)
-        d_next = None
-        for n, s in reversed(layout.steps):
-            d_next = torch.mul(_recurrent_grad(d_next, kernel, up_h[s]), p[s], out=d_a[s])
-        total = hs.shape[0]
-        d_h0 = up_h[total:].clone()
-        if d_next is not None:
-            d_h0[: d_next.shape[0]] += _gemm.matmul(d_next, kernel)
-        d_kernel = _gemm.matmul(layout.gather(hs, h0, layout.previous).t().contiguous(), d_a.t().contiguous())
-        return d_a, d_h0, d_kernel, None, None
+    Returns, per job, ``(hs, h_final)`` or ``(hs, h_final, c_final)``.
+
+    Example:
+        >>> xp, h0 = torch.randn(5, 8), torch.zeros(2, 2)
+        >>> job = Job("lstm", [2, 2, 1], {"sigma": activations.sigmoid, "phi": activations.tanh})
+        >>> [(hs, h, c)] = scan([job], [[xp, h0, h0, torch.randn(2, 8)]])
+        >>> hs.shape, bool(torch.equal(h[0], hs[4])), bool(torch.equal(h[1], hs[3]))
+        (torch.Size([5, 2]), True, True)
+    """
+    flat = _Scan.apply(jobs, *(t for group in tensors for t in group))
+    return [tuple(group) for group in _split(flat, [job.outputs for job in jobs])]
 
 
 def lstm_scan(xp: Tensor, h0: Tensor, c0: Tensor, kernel: Tensor, batch_sizes: list[int],
               sigma: Activation, phi: Activation) -> tuple[Tensor, Tensor, Tensor]:
-    """LSTM over packed projected inputs ``xp`` ``(S, 4U)`` -> ``(hs (S, U), h_final, c_final)``.
-
-    Example:
-        >>> xp, h0 = torch.randn(5, 8), torch.zeros(2, 2)
-        >>> hs, h, c = lstm_scan(xp, h0, h0, torch.randn(2, 8), [2, 2, 1], activations.sigmoid, activations.tanh)
-        >>> hs.shape, bool(torch.equal(h[0], hs[4])), bool(torch.equal(h[1], hs[3]))
-        (torch.Size([5, 2]), True, True)
-    """
-    return _LSTMScan.apply(xp, h0, c0, kernel, batch_sizes, sigma, phi)
+    """LSTM over packed projected inputs ``xp`` ``(S, 4U)`` -> ``(hs (S, U), h_final, c_final)``."""
+    return scan([Job("lstm", batch_sizes, {"sigma": sigma, "phi": phi})], [[xp, h0, c0, kernel]])[0]
 
 
 def gru_scan(xp: Tensor, h0: Tensor, kernel: Tensor, bias: Tensor | None, batch_sizes: list[int],
              sigma: Activation, phi: Activation) -> tuple[Tensor, Tensor]:
     """Reset-after GRU over packed ``xp`` ``(S, 3U)`` (input bias included) -> ``(hs, h_final)``."""
-    return _GRUScan.apply(xp, h0, kernel, bias, batch_sizes, sigma, phi)
+    return scan([Job("gru", batch_sizes, {"sigma": sigma, "phi": phi})], [[xp, h0, kernel, bias]])[0]
 
 
 def simple_scan(xp: Tensor, h0: Tensor, kernel: Tensor, batch_sizes: list[int], phi: Activation) -> tuple[Tensor, Tensor]:
     """SimpleRNN over packed ``xp`` ``(S, U)`` -> ``(hs, h_final)``."""
-    return _SimpleScan.apply(xp, h0, kernel, batch_sizes, phi)
+    return scan([Job("simple", batch_sizes, {"phi": phi})], [[xp, h0, kernel]])[0]

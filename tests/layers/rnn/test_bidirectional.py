@@ -108,7 +108,13 @@ def test_layer_with_go_backwards_true_is_accepted_as_in_tf_keras():
     assert (bi.forward_layer.go_backwards, bi.backward_layer.go_backwards) == (True, False)
     x = torch.randn(N, T, F)
     y, y_rev = bi(x)
-    torch.testing.assert_close(y_rev, bi.backward_layer(x).flip(1))
+    # each direction is aligned with input time by its own go_backwards flag
+    torch.testing.assert_close(y, bi.forward_layer(x).flip(1))
+    torch.testing.assert_close(y_rev, bi.backward_layer(x))
+    mask = torch.tensor([[False, True, True, True], [True, True, False, True]])
+    y, y_rev = bi(x, mask=mask)
+    assert torch.count_nonzero(y[~mask]) == 0 and torch.count_nonzero(y_rev[~mask]) == 0
+    assert torch.count_nonzero(y[mask]) == y[mask].numel()
 
 
 def test_weights_argument_is_applied_in_keras_order():
