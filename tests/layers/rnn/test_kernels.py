@@ -131,3 +131,59 @@ def test_scan_gradients_by_finite_differences(kind, activation_names, batch_size
     else:
         fn, args = (lambda a, b, k: _scan.simple_scan(a, b, k, batch_sizes, *fns)), (make(total, u), make(rows, u), make(u, u))
     assert torch.autograd.gradcheck(fn, args)
+
+
+def _record(monkeypatch):
+    """Record which pair paths ``_dispatch.run_pair`` takes."""
+    taken = []
+    original_scan, original_fused = _dispatch.run_scan, _dispatch.run_fused
+
+    def scan(layers, calls):
+        taken.append(("scan", len(layers)))
+        return original_scan(layers, calls)
+
+    def fused(layers, calls):
+        taken.append(("fused", len(layers)))
+        return original_fused(layers, calls)
+
+    monkeypatch.setattr(_dispatch, "run_scan", scan)
+    monkeypatch.setattr(_dispatch, "run_fused", fused)
+    return taken
+
+
+@pytest.mark.parametrize(
+    "make_backward, grad, expected",
+    [
+        (None, True, [("scan", 2)]),
+        (None, False, [("fused", 2)]),
+        (lambda: LSTM(U, activation="relu", go_backwards=True, return_sequences=True, return_state=True), True, [("scan", 2)]),
+        (lambda: LSTM(U, activation="relu", go_backwards=True, return_sequences=True, return_state=True), False, [("fused", 1), ("scan", 1)]),
+        (lambda: GRU(U, go_backwards=True, return_sequences=True, return_state=True), True, [("scan", 2)]),
+    ],
+)
+@pytest.mark.parametrize("masked", [False, True])
+def test_bidirectional_pairs_match_separate_loops(monkeypatch, make_backward, grad, expected, masked):
+    from birnn.layers import Bidirectional
+
+    backward = make_backward() if make_backward else None
+    bi = Bidirectional(LSTM(U, return_sequences=True, return_state=True), backward_layer=backward, merge_mode=None)
+    reference = Bidirectional.from_config(bi.get_config())
+    x = torch.randn(N, T, F, requires_grad=grad)
+    for layer in (bi, reference):
+        layer.build(x.shape)
+    reference.set_weights(bi.get_weights())
+    reference.forward_layer.use_cudnn = reference.backward_layer.use_cudnn = False
+    mask = torch.tensor(MASKS["holes"], dtype=torch.bool) if masked else None
+    taken = _record(monkeypatch)
+    with torch.set_grad_enabled(grad):
+        got = bi(x, mask=mask)
+    assert taken == ([("scan", 2)] if masked else expected)
+    want = reference(x, mask=mask)
+    for a, b in zip(got, want):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=0)
+    if grad:
+        weights = [torch.randn(o.shape) for o in got]
+        grads = torch.autograd.grad(sum((o * w).sum() for o, w in zip(got, weights)), [x, *bi.weights])
+        ref_grads = torch.autograd.grad(sum((o * w).sum() for o, w in zip(want, weights)), [x, *reference.weights])
+        for a, b in zip(grads, ref_grads):
+            torch.testing.assert_close(a, b, atol=1e-4, rtol=0)
