@@ -312,6 +312,8 @@ class Layer(nn.Module):
         return x
 
     def _check_inputs(self, inputs: Any) -> None:
+        if torch.jit.is_tracing():  # sizes are traced values; the eager call already checked them
+            return
         specs = self.input_spec if isinstance(self.input_spec, list) else [self.input_spec]
         tensors = inputs if isinstance(inputs, (list, tuple)) else [inputs]
         for index, (spec, tensor) in enumerate(zip(specs, tensors)):

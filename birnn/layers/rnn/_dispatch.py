@@ -12,7 +12,8 @@ Three implementations compute the same thing (tests hold them to 1e-5 / 1e-4 of 
   (tanh/sigmoid LSTM, reset-after GRU, tanh/relu SimpleRNN) without a mask. On the CPU they are
   chosen when no gradient is needed (inference); on CUDA always.
 
-``choose(layer, ...)`` is the single, explicit predicate; ``reason_for_loop`` says why a call
+While tracing or compiling (``torch.jit.trace``, ``torch.onnx.export``, ``torch.compile``) only
+``"fused"`` or ``"loop"`` is chosen. ``choose(layer, ...)`` is the single, explicit predicate; ``reason_for_loop`` says why a call
 falls back to the loop (tests assert on it).
 """
 
@@ -83,6 +84,10 @@ def choose(layer: RNN, *, mask: Tensor | None, training: bool, constants: Any, i
     """``"fused"``, ``"scan"`` or ``"loop"`` for this call (see the module docstring)."""
     if reason_for_loop(layer, training=training, constants=constants) is not None:
         return "loop"
+    if torch.jit.is_tracing() or torch.compiler.is_compiling():
+        # exporters and compilers see plain tensor ops: PyTorch's kernel (one ONNX LSTM/GRU/RNN node)
+        # or the step loop, never the sequence kernels' Python-level autograd functions
+        return "fused" if mask is None and _fused_name(layer) is not None else "loop"
     if mask is None and _fused_name(layer) is not None:
         needs_grad = torch.is_grad_enabled() and (
             inputs.requires_grad or any(w.requires_grad for w in layer.cell.parameters())

@@ -187,3 +187,15 @@ def test_bidirectional_pairs_match_separate_loops(monkeypatch, make_backward, gr
         ref_grads = torch.autograd.grad(sum((o * w).sum() for o, w in zip(want, weights)), [x, *reference.weights])
         for a, b in zip(grads, ref_grads):
             torch.testing.assert_close(a, b, atol=1e-4, rtol=0)
+
+
+def test_tracing_uses_plain_tensor_ops():
+    from birnn.layers import Bidirectional
+
+    model = Bidirectional(LSTM(U, return_sequences=True))
+    x = torch.randn(N, T, F)
+    model.build(x.shape)
+    traced = torch.jit.trace(model, (x,))
+    x2 = torch.randn(N, T, F)
+    torch.testing.assert_close(traced(x2), model(x2), atol=1e-5, rtol=0)
+    assert any(node.kind() == "aten::lstm" for node in traced.inlined_graph.nodes())
