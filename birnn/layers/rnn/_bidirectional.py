@@ -156,6 +156,7 @@ class Bidirectional(Layer):
             _check_wrappable(backward_layer, "backward_layer")
         merge_mode = resolve_merge_mode(merge_mode)
         kwargs.setdefault("trainable", layer.trainable)
+        kwargs.setdefault("dtype", layer.dtype)
         super().__init__(**kwargs)
         stem = layer.name.removeprefix("forward_")
         self.forward_layer = _recreate(layer, "forward_" + stem, layer.go_backwards)

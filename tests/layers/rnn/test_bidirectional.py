@@ -320,3 +320,10 @@ def test_weights_order_matches_the_h5_layout():
     bi.build((N, T, F))
     assert [tuple(w.shape) for w in bi.weights] == [(F, 4 * U), (U, 4 * U), (F, 4 * U), (U, 4 * U), (4 * U,)]
     assert birnn.layers.Bidirectional is Bidirectional
+
+
+def test_dtype_follows_the_wrapped_layer():
+    bi = Bidirectional(GRU(U, dtype="float64", return_sequences=True))
+    assert bi.dtype == "float64"
+    y = bi(torch.randn(N, T, F))
+    assert y.dtype == torch.float64 and bi.backward_layer.cell.kernel.dtype == torch.float64
