@@ -16,3 +16,8 @@ from . import activations, constraints, initializers, layers, regularizers
 __version__ = "0.1.0"
 
 __all__ = ["activations", "constraints", "initializers", "layers", "regularizers", "__version__"]
+from . import callbacks, losses, metrics, models, optimizers
+from .layers import Input
+from .models import Model, Sequential
+
+__all__ += ["callbacks", "losses", "metrics", "models", "optimizers", "Input", "Model", "Sequential"]

@@ -298,10 +298,13 @@ class Loss:
         1.0
     """
 
-    def __init__(self, name: str | None = None, reduction: str | None = "sum_over_batch_size", dtype: Any = None) -> None:
+    def __init__(
+        self, name: str | None = None, reduction: str | None = "sum_over_batch_size", dtype: Any = None
+    ) -> None:
         if reduction not in REDUCTIONS:
             raise ValueError(
-                f"Invalid value for argument `reduction`. Expected one of {REDUCTIONS}. Received: reduction={reduction!r}"
+                f"Invalid value for argument `reduction`. Expected one of {REDUCTIONS}. "
+                f"Received: reduction={reduction!r}"
             )
         if dtype not in (None, "float32") and not isinstance(dtype, Mapping):
             raise ValueError(f"Argument `dtype` of a loss must be None or 'float32', received: dtype={dtype!r}")
@@ -410,7 +413,9 @@ class _SimpleLoss(LossFunctionWrapper):
     _default_name: str
     _shape_rule = "same"
 
-    def __init__(self, reduction: str | None = "sum_over_batch_size", name: str | None = None, dtype: Any = None) -> None:
+    def __init__(
+        self, reduction: str | None = "sum_over_batch_size", name: str | None = None, dtype: Any = None
+    ) -> None:
         super().__init__(type(self)._function, reduction=reduction, name=name or self._default_name, dtype=dtype)
 
 
@@ -465,7 +470,11 @@ class Huber(LossFunctionWrapper):
     _shape_rule = "same"
 
     def __init__(
-        self, delta: float = 1.0, reduction: str | None = "sum_over_batch_size", name: str = "huber_loss", dtype: Any = None
+        self,
+        delta: float = 1.0,
+        reduction: str | None = "sum_over_batch_size",
+        name: str = "huber_loss",
+        dtype: Any = None,
     ) -> None:
         super().__init__(huber, reduction=reduction, name=name, dtype=dtype, delta=float(delta))
 
@@ -486,7 +495,9 @@ class _Crossentropy(LossFunctionWrapper):
         dtype: Any = None,
     ) -> None:
         if not 0.0 <= float(label_smoothing) <= 1.0:
-            raise ValueError(f"Argument `label_smoothing` must be in [0, 1], received: label_smoothing={label_smoothing!r}")
+            raise ValueError(
+                f"Argument `label_smoothing` must be in [0, 1], received: label_smoothing={label_smoothing!r}"
+            )
         super().__init__(
             type(self)._function,
             reduction=reduction,

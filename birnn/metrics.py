@@ -265,7 +265,9 @@ class MeanMetricWrapper(Mean):
         if mask is not None:
             mask = mask.to(device=values.device, dtype=torch.float32)
             if sample_weight is not None:
-                mask, weight = squeeze_or_expand_to_same_rank(mask, torch.as_tensor(sample_weight, device=values.device))
+                mask, weight = squeeze_or_expand_to_same_rank(
+                    mask, torch.as_tensor(sample_weight, device=values.device)
+                )
                 while weight.ndim < mask.ndim:
                     weight = weight.unsqueeze(-1)
                 mask = mask * weight
@@ -361,7 +363,8 @@ class KLDivergence(_FunctionMetric):
     """Running Kullback-Leibler divergence.
 
     Example:
-        >>> m = KLDivergence(); m.update_state(torch.tensor([[1.0, 0.0]]), torch.tensor([[1.0, 0.0]])); float(m.result())
+        >>> m = KLDivergence()
+        >>> m.update_state(torch.tensor([[1.0, 0.0]]), torch.tensor([[1.0, 0.0]])); float(m.result())
         0.0
     """
 
@@ -434,7 +437,9 @@ class _CrossentropyMetric(MeanMetricWrapper):
     _default_name: str
 
     def __init__(self, name: str | None = None, dtype: Any = None, from_logits: bool = False, **kwargs: Any) -> None:
-        super().__init__(type(self)._function, name=name or self._default_name, dtype=dtype, from_logits=from_logits, **kwargs)
+        super().__init__(
+            type(self)._function, name=name or self._default_name, dtype=dtype, from_logits=from_logits, **kwargs
+        )
 
 
 @_registry.register
@@ -530,7 +535,12 @@ def resolve_accuracy(name: str, y_true_shape: tuple[int, ...], y_pred_shape: tup
 
 
 def is_shape_resolved(identifier: Any) -> bool:
-    """Whether ``identifier`` is ``"accuracy"``/``"acc"``, which needs label and output shapes to resolve."""
+    """Whether ``identifier`` is ``"accuracy"``/``"acc"``, which needs label and output shapes to resolve.
+
+    Example:
+        >>> is_shape_resolved("acc"), is_shape_resolved("mae")
+        (True, False)
+    """
     return isinstance(identifier, str) and identifier.lower() in _SHAPE_RESOLVED
 
 

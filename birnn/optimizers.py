@@ -96,9 +96,6 @@ class _KerasRule(torch.optim.Optimizer):
                 state = self.state[param]
                 if not state:
                     state.update(self.init_state(param, group))
-                for key, value in state.items():  # follow the weights after model.to(device)
-                    if isinstance(value, Tensor) and value.device != param.device:
-                        state[key] = value.to(param.device)
                 self.update(param, param.grad.to(param.dtype), state, group, group["iterations"])
         return loss
 
@@ -198,7 +195,10 @@ def _check_positive(name: str, value: Any, allow_zero: bool = True) -> None:
     if value is None:
         return
     if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0 or (value == 0 and not allow_zero):
-        raise ValueError(f"Argument `{name}` must be a {'non-negative' if allow_zero else 'positive'} number, received: {name}={value!r}")
+        raise ValueError(
+            f"Argument `{name}` must be a {'non-negative' if allow_zero else 'positive'} number, "
+            f"received: {name}={value!r}"
+        )
 
 
 def _snake_name(cls: type) -> str:
@@ -255,7 +255,9 @@ class Optimizer(abc.ABC):
         }
         for argument, (value, default) in unsupported.items():
             if value != default:
-                raise ValueError(f"Argument `{argument}` is not supported by birnn optimizers; received {argument}={value!r}")
+                raise ValueError(
+                    f"Argument `{argument}` is not supported by birnn optimizers; received {argument}={value!r}"
+                )
         clip_arguments = {"clipnorm": clipnorm, "clipvalue": clipvalue, "global_clipnorm": global_clipnorm}
         if sum(v is not None for v in clip_arguments.values()) > 1:
             raise ValueError(
@@ -277,6 +279,7 @@ class Optimizer(abc.ABC):
         self._iterations = 0
         self._torch: torch.optim.Optimizer | None = None
         self._param_ids: tuple[int, ...] = ()
+        self._state_device: torch.device | None = None
 
     # --------------------------------------------------------------- hyper-parameters
     @abc.abstractmethod
@@ -317,6 +320,7 @@ class Optimizer(abc.ABC):
         params = list(params)
         self._torch = self.rule(params, lr=self.learning_rate, **self._rule_arguments())
         self._param_ids = tuple(id(p) for p in params)
+        self._state_device = params[0].device if params else None
 
     def _rule_arguments(self) -> dict[str, Any]:
         return self.hyperparameters()
@@ -328,12 +332,21 @@ class Optimizer(abc.ABC):
                 g.mul_(self.clipnorm / torch.clamp(torch.linalg.vector_norm(g), min=self.clipnorm))
         elif self.global_clipnorm:
             norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
-            scale = self.global_clipnorm * torch.minimum(1.0 / norm, torch.tensor(1.0 / self.global_clipnorm))
+            scale = torch.clamp(self.global_clipnorm / norm, max=1.0)
             for g in grads:
                 g.mul_(scale)
         elif self.clipvalue:
             for g in grads:
                 g.clamp_(-self.clipvalue, self.clipvalue)
+
+    def _follow(self, device: torch.device) -> None:
+        """Move the optimizer state to ``device`` after ``model.to(device)`` (scalar step counters stay)."""
+        assert self._torch is not None
+        for param, state in self._torch.state.items():
+            for key, value in state.items():
+                if isinstance(value, Tensor) and value.ndim and value.device != param.device:
+                    state[key] = value.to(param.device)
+        self._state_device = device
 
     def apply(self, params: Iterable[Tensor]) -> None:
         """Update ``params`` from their ``.grad``: clip, decay, then the rule's step (Keras's order).
@@ -345,6 +358,8 @@ class Optimizer(abc.ABC):
         if self._torch is None or tuple(id(p) for p in params) != self._param_ids:
             self.build(params)
         self._sync_learning_rate()
+        if params and params[0].device != self._state_device:
+            self._follow(params[0].device)
         with_grad = [p for p in params if p.grad is not None]
         self._clip([p.grad for p in with_grad])
         if self.weight_decay:
@@ -389,7 +404,9 @@ class Optimizer(abc.ABC):
     def from_config(cls, config: Mapping[str, Any], custom_objects: Mapping[str, Any] | None = None) -> Optimizer:
         config = dict(config)
         if isinstance(config.get("learning_rate"), Mapping):
-            config["learning_rate"] = _registry.deserialize(config["learning_rate"], custom_objects, kind="learning rate")
+            config["learning_rate"] = _registry.deserialize(
+                config["learning_rate"], custom_objects, kind="learning rate"
+            )
         return cls(**config)
 
     def __repr__(self) -> str:
@@ -408,7 +425,9 @@ class SGD(Optimizer):
     rule = _SGDRule
     default_learning_rate = 0.01
 
-    def __init__(self, learning_rate: LearningRate = 0.01, momentum: float = 0.0, nesterov: bool = False, **kwargs: Any) -> None:
+    def __init__(
+        self, learning_rate: LearningRate = 0.01, momentum: float = 0.0, nesterov: bool = False, **kwargs: Any
+    ) -> None:
         super().__init__(learning_rate=learning_rate, **kwargs)
         if not 0 <= momentum <= 1:
             raise ValueError(f"Argument `momentum` must be in the range [0, 1]. Received: momentum={momentum!r}")
@@ -440,7 +459,12 @@ class RMSprop(Optimizer):
         **kwargs: Any,
     ) -> None:
         super().__init__(learning_rate=learning_rate, **kwargs)
-        self.rho, self.momentum, self.epsilon, self.centered = float(rho), float(momentum), float(epsilon), bool(centered)
+        self.rho, self.momentum, self.epsilon, self.centered = (
+            float(rho),
+            float(momentum),
+            float(epsilon),
+            bool(centered),
+        )
 
     def hyperparameters(self) -> dict[str, Any]:
         return {"rho": self.rho, "momentum": self.momentum, "epsilon": self.epsilon, "centered": self.centered}
@@ -450,7 +474,12 @@ class _MomentOptimizer(Optimizer):
     """Shared hyper-parameters of the Adam family: ``beta_1``, ``beta_2``, ``epsilon``."""
 
     def __init__(
-        self, learning_rate: LearningRate = 0.001, beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-7, **kwargs: Any
+        self,
+        learning_rate: LearningRate = 0.001,
+        beta_1: float = 0.9,
+        beta_2: float = 0.999,
+        epsilon: float = 1e-7,
+        **kwargs: Any,
     ) -> None:
         super().__init__(learning_rate=learning_rate, **kwargs)
         self.beta_1, self.beta_2, self.epsilon = float(beta_1), float(beta_2), float(epsilon)
@@ -505,7 +534,11 @@ class Adagrad(Optimizer):
     rule = _AdagradRule
 
     def __init__(
-        self, learning_rate: LearningRate = 0.001, initial_accumulator_value: float = 0.1, epsilon: float = 1e-7, **kwargs: Any
+        self,
+        learning_rate: LearningRate = 0.001,
+        initial_accumulator_value: float = 0.1,
+        epsilon: float = 1e-7,
+        **kwargs: Any,
     ) -> None:
         super().__init__(learning_rate=learning_rate, **kwargs)
         self.initial_accumulator_value, self.epsilon = float(initial_accumulator_value), float(epsilon)
@@ -525,7 +558,9 @@ class Adadelta(Optimizer):
 
     rule = torch.optim.Adadelta
 
-    def __init__(self, learning_rate: LearningRate = 0.001, rho: float = 0.95, epsilon: float = 1e-7, **kwargs: Any) -> None:
+    def __init__(
+        self, learning_rate: LearningRate = 0.001, rho: float = 0.95, epsilon: float = 1e-7, **kwargs: Any
+    ) -> None:
         super().__init__(learning_rate=learning_rate, **kwargs)
         self.rho, self.epsilon = float(rho), float(epsilon)
 
@@ -591,6 +626,15 @@ class TorchOptimizer(Optimizer):
         assert self._torch is not None
         for group in self._torch.param_groups:
             group["lr"] = float(value)
+
+    def _follow(self, device: torch.device) -> None:
+        """Move the optimizer state to ``device`` after ``model.to(device)`` (scalar step counters stay)."""
+        assert self._torch is not None
+        for param, state in self._torch.state.items():
+            for key, value in state.items():
+                if isinstance(value, Tensor) and value.ndim and value.device != param.device:
+                    state[key] = value.to(param.device)
+        self._state_device = device
 
     def apply(self, params: Iterable[Tensor]) -> None:
         assert self._torch is not None

@@ -337,7 +337,8 @@ class Layer(nn.Module):
             for out in outputs if isinstance(outputs, (list, tuple)) else [outputs]:
                 if isinstance(out, Tensor):
                     self.add_loss(self.activity_regularizer(out) / (out.shape[0] if out.ndim else 1))
-        _attach_mask(outputs, self.compute_mask(inputs, kwargs.get("mask") if takes_mask else None))
+        input_mask = kwargs.get("mask") if takes_mask else getattr(inputs, "_keras_mask", None)
+        _attach_mask(outputs, self.compute_mask(inputs, input_mask))
         return outputs
 
     def compute_mask(self, inputs: Any, mask: Tensor | None = None) -> Any:

@@ -20,6 +20,9 @@ class Activation(Layer):
         activation: activation name (``"softmax"``, ``"relu"`` ...) or callable.
         **kwargs: base ``Layer`` arguments.
 
+    Call arguments:
+        inputs: any tensor. mask: optional; passed through unchanged.
+
     Example:
         >>> import torch
         >>> Activation("softmax")(torch.zeros(1, 4))
@@ -32,7 +35,7 @@ class Activation(Layer):
         super().__init__(**kwargs)
         self.activation = activations.get(activation)
 
-    def call(self, inputs: Tensor) -> Tensor:
+    def call(self, inputs: Tensor, mask: Tensor | None = None) -> Tensor:
         return self.activation(inputs)
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:

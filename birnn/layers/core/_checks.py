@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["check_positive_int", "check_unsupported", "check_rate"]
+__all__ = ["check_positive_int", "check_unsupported", "check_rate", "standardize_data_format"]
 
 
 def check_positive_int(layer: str, argument: str, value: Any) -> int:
@@ -25,10 +25,16 @@ def check_positive_int(layer: str, argument: str, value: Any) -> int:
 
 
 def check_unsupported(layer: str, **arguments: Any) -> None:
-    """Reject Keras arguments birnn accepts only at their ``None`` default (LoRA, quantization)."""
+    """Reject Keras arguments birnn accepts only at their ``None`` default (LoRA, quantization).
+
+    Example:
+        >>> check_unsupported("Dense", lora_rank=None)
+    """
     for argument, value in arguments.items():
         if value is not None:
-            raise ValueError(f"Argument `{argument}` of {layer} is not supported by birnn, received: {argument}={value!r}")
+            raise ValueError(
+                f"Argument `{argument}` of {layer} is not supported by birnn, received: {argument}={value!r}"
+            )
 
 
 def check_rate(layer: str, rate: Any) -> float:
@@ -46,3 +52,19 @@ def check_rate(layer: str, rate: Any) -> float:
             f"Received: rate={rate!r}"
         )
     return float(rate)
+
+
+def standardize_data_format(data_format: str | None) -> str:
+    """``None`` -> ``"channels_last"``; anything but the two Keras values raises ``ValueError``.
+
+    Example:
+        >>> standardize_data_format(None)
+        'channels_last'
+    """
+    data_format = "channels_last" if data_format is None else str(data_format).lower()
+    if data_format not in ("channels_last", "channels_first"):
+        raise ValueError(
+            "The `data_format` argument must be one of {'channels_first', 'channels_last'}. "
+            f"Received: data_format={data_format!r}"
+        )
+    return data_format

@@ -31,6 +31,9 @@ class Dense(Layer):
         lora_rank, lora_alpha, quantization_config: Keras arguments, only ``None`` is supported.
         **kwargs: base ``Layer`` arguments (``name``, ``input_shape``, ``activity_regularizer`` ...).
 
+    Call arguments:
+        inputs: ``(N, ..., F)``. mask: optional; passed through to the output unchanged.
+
     Example:
         >>> import torch
         >>> dense = Dense(4, activation="relu")
@@ -74,7 +77,9 @@ class Dense(Layer):
     def build(self, input_shape: Shape) -> None:
         features = input_shape[-1]
         if features is None:
-            raise ValueError(f"The last dimension of the inputs to Dense '{self.name}' must be known, received shape {input_shape}")
+            raise ValueError(
+                f"The last dimension of the inputs to Dense '{self.name}' must be known, received shape {input_shape}"
+            )
         self.add_weight(
             "kernel", (features, self.units), self.kernel_initializer, self.kernel_regularizer, self.kernel_constraint
         )
@@ -83,7 +88,7 @@ class Dense(Layer):
         self.input_spec = InputSpec(min_ndim=2, axes={-1: features})
         self.built = True
 
-    def call(self, inputs: Tensor) -> Tensor:
+    def call(self, inputs: Tensor, mask: Tensor | None = None) -> Tensor:
         return self.activation(F.linear(inputs, self.kernel.t(), self.bias if self.use_bias else None))
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:

@@ -36,7 +36,9 @@ def _input_dtype_name(dtype: Any) -> str:
     if isinstance(dtype, torch.dtype):
         dtype = str(dtype).removeprefix("torch.")
     if dtype not in _INPUT_DTYPES:
-        raise ValueError(f"Argument `dtype` of InputLayer must be one of {sorted(_INPUT_DTYPES)}, received: dtype={dtype!r}")
+        raise ValueError(
+            f"Argument `dtype` of InputLayer must be one of {sorted(_INPUT_DTYPES)}, received: dtype={dtype!r}"
+        )
     return dtype
 
 
@@ -56,16 +58,21 @@ class InputLayer(Layer):
         sparse, ragged, optional, input_tensor: Keras arguments; only their defaults are supported.
         batch_input_shape, input_shape: Keras 2 spellings of ``batch_shape`` / ``shape``.
 
+    Call arguments:
+        inputs: the model input. mask: optional; passed through unchanged.
+
     Example:
         >>> import torch
-        >>> layer = InputLayer(shape=(5, 10))
+        >>> layer = InputLayer(shape=(5, 10), name="inputs")
         >>> layer.batch_shape
         (None, 5, 10)
         >>> layer(torch.zeros(2, 5, 3))
         Traceback (most recent call last):
         ...
-        ValueError: Input 0 of layer "input_layer" is incompatible with the layer: expected axis 2 of input shape to have value 10, but received input with shape (2, 5, 3)
+        ValueError: Input 0 of layer "inputs" is incompatible with the layer: expected axis 2 of input shape to have value 10, but received input with shape (2, 5, 3)
     """
+
+    supports_masking = True
 
     def __init__(
         self,
@@ -82,16 +89,25 @@ class InputLayer(Layer):
     ) -> None:
         batch_shape = kwargs.pop("batch_input_shape", batch_shape)
         shape = kwargs.pop("input_shape", shape)
-        for argument, value in {"sparse": sparse, "ragged": ragged, "optional": optional, "input_tensor": input_tensor}.items():
+        for argument, value in {
+            "sparse": sparse,
+            "ragged": ragged,
+            "optional": optional,
+            "input_tensor": input_tensor,
+        }.items():
             if value:
-                raise ValueError(f"Argument `{argument}` of InputLayer is not supported by birnn, received: {argument}={value!r}")
+                raise ValueError(
+                    f"Argument `{argument}` of InputLayer is not supported by birnn, received: {argument}={value!r}"
+                )
         if shape is not None and batch_shape is not None:
             raise ValueError(
                 "You cannot pass both `shape` and `batch_shape` at the same time. "
                 f"Received: shape={shape}, batch_shape={batch_shape}"
             )
         if shape is None and batch_shape is None:
-            raise ValueError("You must pass a `shape` argument to InputLayer (per-sample shape, without the batch axis).")
+            raise ValueError(
+                "You must pass a `shape` argument to InputLayer (per-sample shape, without the batch axis)."
+            )
         self.input_dtype = _input_dtype_name(dtype)
         float_dtype = self.input_dtype if _INPUT_DTYPES[self.input_dtype].is_floating_point else None
         super().__init__(name=name, dtype=float_dtype, **kwargs)
@@ -107,7 +123,7 @@ class InputLayer(Layer):
         """The declared per-sample shape (without the batch axis)."""
         return self.batch_shape[1:]
 
-    def call(self, inputs: Tensor) -> Tensor:
+    def call(self, inputs: Tensor, mask: Tensor | None = None) -> Tensor:
         target = _INPUT_DTYPES[self.input_dtype]
         return inputs if inputs.dtype == target else inputs.to(target)
 
