@@ -284,17 +284,21 @@ class Bidirectional(Layer):
             for d in self._directions
         )
 
-    def _run_directions(self, sequences: Tensor, states: tuple[Any, Any], mask: Any, training: Any, constants: Any) -> tuple[Any, Any]:
+    def _run_directions(
+        self, sequences: Tensor, states: tuple[Any, Any], mask: Any, training: Any, constants: Any
+    ) -> tuple[tuple[Any, Any], bool]:
+        """Both directions' outputs, and whether their sequences are already in input time order."""
         if self._runs_as_pair():
             calls = []
             for direction, direction_states in zip(self._directions, states):
                 direction._check_inputs(sequences)
                 calls.append(direction.prepare_call(sequences, direction_states, mask, training, constants))
             results = _dispatch.run_pair(self.forward_layer, self.backward_layer, calls)
-            return tuple(d.finish_call(r) for d, r in zip(self._directions, results))
-        return tuple(
+            return (self.forward_layer.finish_call(results[0]), self.backward_layer.finish_call(results[1])), True
+        outputs = tuple(
             d(sequences, **self._direction_kwargs(d, s, mask, training, constants)) for d, s in zip(self._directions, states)
         )
+        return outputs, False
 
     @staticmethod
     def _in_input_order(direction: Layer, sequence: Tensor, mask: Tensor | None) -> Tensor:
@@ -329,12 +333,12 @@ class Bidirectional(Layer):
         if constants is not None and self.num_constants is None:
             self.num_constants = len(constants) if isinstance(constants, (list, tuple)) else 1
         fwd_states, bwd_states = self._split(initial_state, "initial_state")
-        y, y_rev = self._run_directions(sequences, (fwd_states, bwd_states), mask, training, constants)
+        (y, y_rev), aligned = self._run_directions(sequences, (fwd_states, bwd_states), mask, training, constants)
         states: tuple[Any, ...] = ()
         if self.return_state:
             states = tuple(y[1:]) + tuple(y_rev[1:])
             y, y_rev = y[0], y_rev[0]
-        if self.return_sequences:
+        if self.return_sequences and not aligned:
             y, y_rev = (self._in_input_order(d, out, mask) for d, out in zip(self._directions, (y, y_rev)))
         output = merge(y, y_rev, self.merge_mode)
         if not self.return_state:

@@ -150,8 +150,11 @@ def run_loop_kernel(layer: RNN, call: Call) -> Result:
                     return_sequences=layer.return_sequences, zero_output_for_mask=layer.zero_output_for_mask)
 
 
-def run_fused(layers: list[RNN], calls: list[Call]) -> list[Result]:
-    """PyTorch's kernel for one direction, or for a standard forward/backward pair in one call."""
+def run_fused(layers: list[RNN], calls: list[Call], aligned: bool = False) -> list[Result]:
+    """PyTorch's kernel for one direction, or for a standard forward/backward pair in one call.
+
+    ``aligned``: return the sequences in input time order instead of processing order.
+    """
     name = _fused_name(layers[0])
     assert name is not None
     first, cell = calls[0], layers[0].cell
@@ -169,9 +172,14 @@ def run_fused(layers: list[RNN], calls: list[Call]) -> list[Result]:
         outputs, h = getattr(torch._VF, name)(x, states[0], *args)
         finals = [[h[k]] for k in range(len(layers))]
     u = cell.units
-    per_direction = [outputs[..., :u], outputs[..., u:].flip(1)] if bidirectional else [outputs]
-    return [(seq[:, -1], seq if layer.return_sequences else None, final)
-            for layer, seq, final in zip(layers, per_direction, finals)]
+    if bidirectional:
+        per_direction = [outputs[..., :u], outputs[..., u:] if aligned else outputs[..., u:].flip(1)]
+    else:
+        per_direction = [outputs.flip(1) if aligned and layers[0].go_backwards else outputs]
+    return [
+        (seq[:, 0 if aligned and layer.go_backwards else -1], seq if layer.return_sequences else None, final)
+        for layer, seq, final in zip(layers, per_direction, finals)
+    ]
 
 
 def _scan_job(layer: RNN, call: Call) -> tuple[Job, list[Tensor | None], Packing]:
@@ -191,27 +199,35 @@ def _scan_job(layer: RNN, call: Call) -> tuple[Job, list[Tensor | None], Packing
     return Job(kind, packing.batch_sizes, fns), tensors, packing
 
 
-def _scan_result(layer: RNN, outputs: tuple[Tensor, ...], packing: Packing) -> Result:
+def _scan_result(layer: RNN, outputs: tuple[Tensor, ...], packing: Packing, aligned: bool) -> Result:
     hs, *final = outputs
     final = [s.index_select(0, packing.inverse) for s in final]
     zero = layer.zero_output_for_mask
-    sequence = unpack_sequence(hs, packing, zero) if layer.return_sequences else None
+    reverse = aligned and layer.go_backwards
+    sequence = unpack_sequence(hs, packing, zero, reverse) if layer.return_sequences else None
     return unpack_last(hs, packing, zero), sequence, final
 
 
-def run_scan(layers: list[RNN], calls: list[Call]) -> list[Result]:
+def run_scan(layers: list[RNN], calls: list[Call], aligned: bool = False) -> list[Result]:
     """The sequence kernels, one or two directions in one autograd call."""
     prepared = [_scan_job(layer, call) for layer, call in zip(layers, calls)]
     outputs = scan([job for job, _, _ in prepared], [tensors for _, tensors, _ in prepared])
-    return [_scan_result(layer, out, packing) for layer, out, (_, _, packing) in zip(layers, outputs, prepared)]
+    return [_scan_result(layer, out, p, aligned) for layer, out, (_, _, p) in zip(layers, outputs, prepared)]
 
 
-def run(layer: RNN, call: Call) -> Result:
-    """Run one layer's call on the kernel ``choose`` picks."""
+def run(layer: RNN, call: Call, aligned: bool = False) -> Result:
+    """Run one layer's call on the kernel ``choose`` picks.
+
+    ``aligned``: return the output sequence in input time order (``Bidirectional`` asks for this to
+    avoid flipping twice); the default is the layer's processing order.
+    """
     kernel = kernel_for(layer, call)
     if kernel == "loop":
-        return run_loop_kernel(layer, call)
-    return (run_fused if kernel == "fused" else run_scan)([layer], [call])[0]
+        last, sequence, final = run_loop_kernel(layer, call)
+        if aligned and layer.go_backwards and sequence is not None:
+            sequence = sequence.flip(1)
+        return last, sequence, final
+    return (run_fused if kernel == "fused" else run_scan)([layer], [call], aligned)[0]
 
 
 def _fusable_pair(forward: RNN, backward: RNN, calls: list[Call]) -> bool:
@@ -229,10 +245,11 @@ def _fusable_pair(forward: RNN, backward: RNN, calls: list[Call]) -> bool:
 
 
 def run_pair(forward: RNN, backward: RNN, calls: list[Call]) -> list[Result]:
-    """Both directions of a ``Bidirectional``: one kernel call when both pick the same kernel."""
+    """Both directions of a ``Bidirectional``, sequences in input time order: one kernel call when
+    both directions pick the same kernel."""
     kernels = [kernel_for(forward, calls[0]), kernel_for(backward, calls[1])]
     if kernels == ["scan", "scan"]:
-        return run_scan([forward, backward], calls)
+        return run_scan([forward, backward], calls, aligned=True)
     if kernels == ["fused", "fused"] and _fusable_pair(forward, backward, calls):
-        return run_fused([forward, backward], calls)
-    return [run(forward, calls[0]), run(backward, calls[1])]
+        return run_fused([forward, backward], calls, aligned=True)
+    return [run(forward, calls[0], aligned=True), run(backward, calls[1], aligned=True)]

@@ -83,11 +83,13 @@ def _packed_position(p: Packing) -> Tensor:
     return (offsets.unsqueeze(0) + p.inverse.unsqueeze(1)).clamp(max=sum(p.batch_sizes) - 1)
 
 
-def unpack_sequence(packed: Tensor, p: Packing, zero_output_for_mask: bool) -> Tensor:
-    """Packed per-step outputs ``(S, U)`` -> ``(N, T, U)`` emitted outputs in processing order."""
+def unpack_sequence(packed: Tensor, p: Packing, zero_output_for_mask: bool, reverse: bool = False) -> Tensor:
+    """Packed per-step outputs ``(S, U)`` -> ``(N, T, U)`` emitted outputs in processing order
+    (``reverse=True``: the reverse of processing order, at no extra cost when masked)."""
     n, steps = p.order.shape[0], p.steps
     if p.source is None:
-        return packed.view(steps, n, -1).transpose(0, 1)
+        out = packed.view(steps, n, -1).transpose(0, 1)
+        return out.flip(1) if reverse else out
     if not p.batch_sizes:
         return packed.new_zeros(n, steps, packed.shape[-1])
     seen = p.processing_mask.cumsum(1)
@@ -95,6 +97,8 @@ def unpack_sequence(packed: Tensor, p: Packing, zero_output_for_mask: bool) -> T
     keep = seen > 0
     if zero_output_for_mask:
         keep = keep & p.processing_mask
+    if reverse:
+        index, keep = index.flip(1), keep.flip(1)
     out = packed.index_select(0, index.flatten()).view(n, steps, -1)
     return out * keep.unsqueeze(-1).to(out.dtype)
 

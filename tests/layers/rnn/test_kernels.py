@@ -138,13 +138,13 @@ def _record(monkeypatch):
     taken = []
     original_scan, original_fused = _dispatch.run_scan, _dispatch.run_fused
 
-    def scan(layers, calls):
+    def scan(layers, calls, aligned=False):
         taken.append(("scan", len(layers)))
-        return original_scan(layers, calls)
+        return original_scan(layers, calls, aligned)
 
-    def fused(layers, calls):
+    def fused(layers, calls, aligned=False):
         taken.append(("fused", len(layers)))
-        return original_fused(layers, calls)
+        return original_fused(layers, calls, aligned)
 
     monkeypatch.setattr(_dispatch, "run_scan", scan)
     monkeypatch.setattr(_dispatch, "run_fused", fused)
