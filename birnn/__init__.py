@@ -12,12 +12,14 @@ Example:
 """
 
 from . import activations, constraints, initializers, layers, regularizers
-
-__version__ = "0.1.0"
-
-__all__ = ["activations", "constraints", "initializers", "layers", "regularizers", "__version__"]
 from . import callbacks, losses, metrics, models, optimizers
+from . import convert, saving
 from .layers import Input
 from .models import Model, Sequential
 
-__all__ += ["callbacks", "losses", "metrics", "models", "optimizers", "Input", "Model", "Sequential"]
+__version__ = "0.1.0"
+
+__all__ = [
+    "activations", "callbacks", "constraints", "convert", "initializers", "layers", "losses", "metrics", "models",
+    "optimizers", "regularizers", "saving", "Input", "Model", "Sequential", "__version__",
+]

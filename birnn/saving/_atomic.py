@@ -5,11 +5,11 @@ final ``os.replace`` is atomic), is flushed to disk, and only then replaces the 
 anything fails before that, the temporary file is removed and the old file is still there.
 
 Example:
-    >>> import os, tempfile
-    >>> path = os.path.join(tempfile.mkdtemp(), "model.keras")
+    >>> import os, pathlib, tempfile
+    >>> path = pathlib.Path(tempfile.mkdtemp(), "model.keras")
     >>> with atomic_write(path) as f:
     ...     _ = f.write(b"new")
-    >>> open(path, "rb").read()
+    >>> path.read_bytes()
     b'new'
     >>> try:
     ...     with atomic_write(path) as f:
@@ -17,7 +17,7 @@ Example:
     ...         raise RuntimeError("interrupted")
     ... except RuntimeError:
     ...     pass
-    >>> open(path, "rb").read(), os.listdir(os.path.dirname(path))
+    >>> path.read_bytes(), os.listdir(path.parent)
     (b'new', ['model.keras'])
 """
 

@@ -4,8 +4,8 @@ Keras visits objects recursively. Each visited layer gets a group ``<path>/vars`
 ``name`` = the layer's name) holding its *own* weights as datasets ``"0"``, ``"1"``, ... in creation
 order (trainable first). A child layer held in attribute ``attr`` lives at ``<path>/<attr>``; a list
 of layers is a container whose items are named by their snake-cased class, made unique by a counter
-(``lstm_cell``, ``lstm_cell_1``). A model's ``layers`` come first, as the container ``layers``.
-Attributes are visited alphabetically, private ones last, and each layer once. So a
+(``lstm_cell``, ``lstm_cell_1``); a model's ``layers`` list is such a container. Attributes are
+visited alphabetically, private ones last, and each layer once (at the first path reached). So a
 ``Bidirectional(LSTM)`` that is a model's first ``Bidirectional`` keeps its forward kernel at
 ``layers/bidirectional/forward_layer/cell/vars/0``.
 
@@ -37,10 +37,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..layers import Layer
+from ..layers import InputLayer, Layer
 from ..layers._naming import to_snake_case
 
-__all__ = ["LayerContainer", "saveable_entries", "write_weights", "read_weights"]
+__all__ = ["LayerContainer", "saveable_entries", "own_weights", "write_weights", "read_weights", "read_array", "safe_get", "safe_group"]
 
 
 @runtime_checkable
@@ -51,9 +51,10 @@ class LayerContainer(Protocol):
 
 
 def _container_items(modules: list[Any], path: str) -> Iterator[tuple[str, Layer]]:
+    """A list's layers, named by snake-cased class and a counter; ``InputLayer`` s hold nothing and are skipped."""
     used: dict[str, int] = {}
     for module in modules:
-        if not isinstance(module, Layer):
+        if not isinstance(module, Layer) or isinstance(module, InputLayer):
             continue
         name = to_snake_case(type(module).__name__)
         used[name] = used.get(name, -1) + 1
@@ -61,21 +62,26 @@ def _container_items(modules: list[Any], path: str) -> Iterator[tuple[str, Layer
 
 
 def _children(obj: Layer, path: str) -> Iterator[tuple[str, Layer]]:
-    """``(path, layer)`` of the direct children Keras would visit, in Keras's order."""
-    join = (lambda attr: f"{path}/{attr}") if path else (lambda attr: attr)
+    """``(path, layer)`` of the direct children Keras would visit, in Keras's order.
+
+    A model's ``layers`` list is one more attribute, sorted with the others (Sequential models hold
+    their layers privately, so for them ``layers`` comes first).
+    """
+    attributes: dict[str, Any] = dict(obj._modules)
     if isinstance(obj, LayerContainer):
-        yield from _container_items([m for m in obj.layers if type(m).__name__ != "InputLayer"], join("layers"))
-    for attr in sorted(obj._modules, key=lambda a: (a.startswith("_"), a)):
-        module = obj._modules[attr]
-        if isinstance(module, Layer):
-            yield join(attr), module
-        elif isinstance(module, (nn.ModuleList, nn.Sequential)):
-            yield from _container_items(list(module), join(attr))
-        elif isinstance(module, nn.ModuleDict):
-            yield from _container_items(list(module.values()), join(attr))
-        elif module is not None and any(True for _ in module.parameters()):
+        attributes["layers"] = list(obj.layers)
+    for attr in sorted(attributes, key=lambda a: (a.startswith("_"), a)):
+        where = f"{path}/{attr}" if path else attr
+        value = attributes[attr]
+        if isinstance(value, Layer):
+            yield where, value
+        elif isinstance(value, (list, nn.ModuleList, nn.Sequential)):
+            yield from _container_items(list(value), where)
+        elif isinstance(value, nn.ModuleDict):
+            yield from _container_items(list(value.values()), where)
+        elif value is not None and any(True for _ in value.parameters()):
             raise ValueError(
-                f"Layer '{obj.name}' holds a plain torch module ({type(module).__name__}) with parameters in "
+                f"Layer '{obj.name}' holds a plain torch module ({type(value).__name__}) with parameters in "
                 f"attribute '{attr}'; the Keras format can only save birnn layers."
             )
 
@@ -121,7 +127,8 @@ def write_weights(h5: h5py.Group, root: Layer, path: str = "") -> None:
 # ----------------------------------------------------------------------------------- reading
 
 
-def _safe_get(group: h5py.Group, key: str, source: str, where: str) -> Any:
+def safe_get(group: h5py.Group, key: str, source: str, where: str) -> Any:
+    """``group[key]`` if it is a hard link (``None`` if absent); soft and external links are refused."""
     link = group.get(key, getlink=True)
     if link is None:
         return None
@@ -130,12 +137,13 @@ def _safe_get(group: h5py.Group, key: str, source: str, where: str) -> Any:
     return group[key]
 
 
-def _safe_group(h5: h5py.Group, path: str, source: str) -> h5py.Group | None:
+def safe_group(h5: h5py.Group, path: str, source: str) -> h5py.Group | None:
+    """The group at ``path`` (``None`` if absent), walked one hard link at a time."""
     group: Any = h5
     walked = []
     for part in path.split("/"):
         walked.append(part)
-        group = _safe_get(group, part, source, "/".join(walked))
+        group = safe_get(group, part, source, "/".join(walked))
         if group is None:
             return None
         if not isinstance(group, h5py.Group):
@@ -143,8 +151,9 @@ def _safe_group(h5: h5py.Group, path: str, source: str) -> h5py.Group | None:
     return group
 
 
-def _read_array(group: h5py.Group, key: str, source: str, where: str) -> np.ndarray | torch.Tensor:
-    dataset = _safe_get(group, key, source, where)
+def read_array(group: h5py.Group, key: str, source: str, where: str) -> np.ndarray | torch.Tensor:
+    """A numeric dataset stored in the file itself (Keras's bfloat16 datasets come back as a tensor)."""
+    dataset = safe_get(group, key, source, where)
     if not isinstance(dataset, h5py.Dataset):
         raise ValueError(f"{source}: '{where}' should be a dataset, found {type(dataset).__name__}.")
     if dataset.external or dataset.is_virtual:
@@ -159,9 +168,9 @@ def _read_array(group: h5py.Group, key: str, source: str, where: str) -> np.ndar
 
 def _locate(h5: h5py.Group, path: str, source: str) -> h5py.Group | None:
     """The ``vars`` group of ``path``, or of the ``_layer_checkpoint_dependencies`` path of tf.keras 2.13 files."""
-    group = _safe_group(h5, _vars_path(path), source)
+    group = safe_group(h5, _vars_path(path), source)
     if group is None and "_layer_checkpoint_dependencies" in h5 and path.startswith("layers"):
-        group = _safe_group(h5, _vars_path(path.replace("layers", "_layer_checkpoint_dependencies", 1)), source)
+        group = safe_group(h5, _vars_path(path.replace("layers", "_layer_checkpoint_dependencies", 1)), source)
     return group
 
 
@@ -181,10 +190,15 @@ def read_weights(h5: h5py.Group, root: Layer, source: str, path: str = "") -> No
     pending: list[tuple[nn.Parameter, Any]] = []
     for where, layer in saveable_entries(root, path):
         weights = own_weights(layer)
-        if not weights:
-            continue
         group = _locate(h5, where, source)
         vars_path = _vars_path(where)
+        if not weights:
+            if group is not None and len(group) and not layer.built:
+                raise ValueError(
+                    f"{source}: '{vars_path}' holds {len(group)} weight(s) for layer '{layer.name}', which has none yet: "
+                    "build the model (give it an Input, call it once, or model.build(input_shape)) before loading."
+                )
+            continue
         if group is None:
             raise ValueError(
                 f"{source}: no weights for layer '{layer.name}' ({type(layer).__name__}): expected the group "
@@ -199,9 +213,9 @@ def read_weights(h5: h5py.Group, root: Layer, source: str, path: str = "") -> No
             where_weight = f"{vars_path}/{index}"
             if str(index) not in group:
                 raise ValueError(f"{source}: layer '{layer.name}' is missing its weight '{where_weight}'.")
-            value = _read_array(group, str(index), source, where_weight)
+            value = read_array(group, str(index), source, where_weight)
             if tuple(value.shape) != tuple(param.shape):
-                name = next(s.name for s in layer._weight_specs if getattr(layer, s.name) is param)
+                name = next(n for n, p in layer.named_parameters(recurse=False) if p is param)
                 raise ValueError(
                     f"{source}: layer '{layer.name}' weight '{name}' has shape {tuple(param.shape)}, but "
                     f"'{where_weight}' has shape {tuple(value.shape)}."

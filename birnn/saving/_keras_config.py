@@ -24,13 +24,14 @@ Example:
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
 from .. import _registry
 from ..layers import Layer
 
-__all__ = ["to_keras", "from_keras", "describe", "resolve_class"]
+__all__ = ["to_keras", "from_keras", "describe", "resolve_class", "parse_json"]
 
 # birnn's package layout mirrors Keras's public modules.
 _KERAS_MODULES = {
@@ -41,11 +42,8 @@ _KERAS_MODULES = {
     "birnn.constraints": "keras.constraints",
 }
 
-# Keras-only config keys birnn drops when they hold Keras's default (anything else is refused).
-_KERAS_ONLY_DEFAULTS: dict[str, dict[str, Any]] = {
-    "*": {"quantization_config": None, "lora_rank": None, "lora_alpha": None},
-    "InputLayer": {"sparse": False, "ragged": False, "optional": False},
-}
+# birnn config keys Keras's constructor refuses, per class (they have no effect on those layers).
+_NOT_IN_KERAS: dict[str, tuple[str, ...]] = {"SpatialDropout1D": ("trainable",)}
 
 _DTYPE_POLICIES = ("DTypePolicy", "FloatDTypePolicy")
 _MERGE_NAMES = ("concat", "sum", "ave", "mul", None)
@@ -63,6 +61,29 @@ def _keras_module(cls: type) -> str | None:
         if module == prefix or module.startswith(prefix + "."):
             return keras_module
     return None
+
+
+_MAX_DEPTH = 64
+"""Deepest nesting accepted in ``config.json`` (real models stay far below it)."""
+
+
+def _depth(value: Any) -> int:
+    depth, level = 0, [value]
+    while level:
+        depth += 1
+        level = [v for item in level if isinstance(item, (dict, list)) for v in (item.values() if isinstance(item, dict) else item)]
+    return depth
+
+
+def parse_json(data: bytes | str, where: str) -> Any:
+    """Parse a configuration (``config.json``, ``model_config``) as plain data, refusing absurd nesting."""
+    try:
+        value = json.loads(data.decode("utf8") if isinstance(data, bytes) else data)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
+        raise ValueError(f"{where} is not valid JSON: {error}") from None
+    if _depth(value) > _MAX_DEPTH:
+        raise ValueError(f"{where} nests objects more than {_MAX_DEPTH} levels deep; it is not a model configuration.")
+    return value
 
 
 # ------------------------------------------------------------------------------ birnn -> Keras
@@ -111,9 +132,8 @@ def to_keras(envelope: Mapping[str, Any], where: str) -> dict[str, Any]:
     if config.get("num_constants") is not None:
         raise ValueError(f"{here}: Keras 3's Bidirectional has no `constants`, received num_constants={config['num_constants']}.")
     module = _keras_module(cls)
-    keras_config = {
-        k: _to_keras_value(k, v, f"{here}.{k}") for k, v in config.items() if k not in ("batch_input_shape", "num_constants")
-    }
+    skipped = ("batch_input_shape", "num_constants", *_NOT_IN_KERAS.get(envelope["class_name"], ()))
+    keras_config = {k: _to_keras_value(k, v, f"{here}.config.{k}") for k, v in config.items() if k not in skipped}
     if isinstance(keras_config.get("dtype"), str) and issubclass(cls, Layer) and cls.__name__ != "InputLayer":
         policy = {"name": keras_config["dtype"]}
         keras_config["dtype"] = {"module": "keras", "class_name": "DTypePolicy", "config": policy, "registered_name": None}
@@ -165,20 +185,6 @@ def resolve_class(envelope: Mapping[str, Any], where: str, custom_objects: Mappi
     return class_name
 
 
-def _from_keras_config(class_name: str, config: Mapping[str, Any], where: str, custom_objects: Any) -> dict[str, Any]:
-    dropped = {**_KERAS_ONLY_DEFAULTS["*"], **_KERAS_ONLY_DEFAULTS.get(class_name, {})}
-    out: dict[str, Any] = {}
-    for key, value in config.items():
-        if not isinstance(key, str):
-            raise ValueError(f"{where}: config keys must be strings, received {key!r}.")
-        if key in dropped:
-            if value != dropped[key]:
-                raise ValueError(f"{where}: Keras option {key}={value!r} is not supported by birnn's {class_name}.")
-            continue
-        out[key] = from_keras(value, f"{where}.{key}", custom_objects)
-    return out
-
-
 def from_keras(value: Any, where: str, custom_objects: Mapping[str, Any] | None = None) -> Any:
     """A Keras config value with every envelope checked and turned into a birnn envelope.
 
@@ -211,7 +217,8 @@ def from_keras(value: Any, where: str, custom_objects: Mapping[str, Any] | None 
     key = resolve_class(value, here, custom_objects)
     if not isinstance(config, Mapping):
         raise ValueError(f"{here}: the 'config' of {class_name!r} must be a dict, received {type(config).__name__}.")
-    envelope: dict[str, Any] = {"class_name": class_name, "config": _from_keras_config(class_name, config, here, custom_objects)}
+    inner = {name: from_keras(item, f"{here}.config.{name}", custom_objects) for name, item in config.items()}
+    envelope: dict[str, Any] = {"class_name": class_name, "config": inner}
     if key != class_name:
         envelope["registered_name"] = key
     if isinstance(value.get("build_config"), Mapping):

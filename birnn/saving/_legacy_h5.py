@@ -25,7 +25,6 @@ Example:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -35,7 +34,8 @@ import torch
 from torch import nn
 
 from ..layers import GRU, LSTM, Bidirectional, Layer
-from ._h5_weights import LayerContainer, _read_array, _safe_get, _safe_group
+from ._h5_weights import LayerContainer, read_array, safe_group
+from ._keras_config import parse_json
 
 __all__ = ["upgrade_config", "read_model_config", "load_legacy_weights", "is_legacy_weights"]
 
@@ -97,14 +97,14 @@ def upgrade_config(value: Any, *, keras2: bool, where: str) -> Any:
     if isinstance(config, Mapping):
         name = config.get("name")
         here = f"{where} ('{name}')" if isinstance(name, str) else where
-        config = {k: upgrade_config(v, keras2=keras2, where=f"{here}.{k}") for k, v in config.items()}
+        config = {k: upgrade_config(v, keras2=keras2, where=f"{here}.config.{k}") for k, v in config.items()}
         config = _upgrade_layer_config(config, keras2, here)
     envelope.update(class_name=class_name, config=config)
     return envelope
 
 
-def read_model_config(h5: h5py.File, source: str) -> tuple[Any, bool]:
-    """The parsed, upgraded ``model_config`` of a full-model file, and whether Keras 1/2 wrote it.
+def read_model_config(h5: h5py.File, source: str) -> Any:
+    """The parsed ``model_config`` of a full-model file, upgraded from Keras 1/2 when they wrote it.
 
     Raises:
         ValueError: no ``model_config`` (a weights-only file) or invalid JSON.
@@ -114,13 +114,9 @@ def read_model_config(h5: h5py.File, source: str) -> tuple[Any, bool]:
             f"{source} has no 'model_config' attribute: it is a weights-only file. Build the model and call "
             "model.load_weights() on it instead."
         )
-    text = _decode(h5.attrs["model_config"])
-    try:
-        config = json.loads(text)
-    except (json.JSONDecodeError, RecursionError) as error:
-        raise ValueError(f"{source}: the 'model_config' attribute is not valid JSON: {error}") from None
+    config = parse_json(_decode(h5.attrs["model_config"]), f"{source}: model_config")
     keras2 = _version(h5).split(".")[0] in ("1", "2")
-    return upgrade_config(config, keras2=keras2, where=f"{source}: model_config"), keras2
+    return upgrade_config(config, keras2=keras2, where=f"{source}: model_config")
 
 
 # ----------------------------------------------------------------------------------- weights
@@ -180,20 +176,20 @@ def _convert(layer: Layer, arrays: list[np.ndarray], where: str) -> list[np.ndar
 
 
 def _legacy_weights(layer: Layer) -> list[nn.Parameter]:
-    """Keras 2's ``layer.trainable_weights + layer.non_trainable_weights``."""
-    return layer._unique(layer.trainable_weights + layer.non_trainable_weights)
+    """Keras 2's ``layer.trainable_weights + layer.non_trainable_weights`` (the two never overlap)."""
+    return layer.trainable_weights + layer.non_trainable_weights
 
 
-def _file_layers(h5: h5py.Group, source: str) -> list[tuple[str, list[str]]]:
-    """``(layer name, weight names)`` of the file's layers that have weights, in file order."""
+def _file_layers(h5: h5py.Group, source: str) -> list[tuple[str, h5py.Group, list[str]]]:
+    """``(layer name, group, weight names)`` of the file's layers that have weights, in file order."""
     found = []
     for name in _attr_list(h5, "layer_names"):
-        group = _safe_get(h5, name, source, name)
-        if not isinstance(group, h5py.Group):
+        group = safe_group(h5, name, source)
+        if group is None:
             raise ValueError(f"{source}: the file lists layer '{name}' but has no group '{name}'.")
         weight_names = _attr_list(group, "weight_names")
         if weight_names:
-            found.append((name, weight_names))
+            found.append((name, group, weight_names))
     return found
 
 
@@ -212,20 +208,19 @@ def load_legacy_weights(h5: h5py.Group, model: Layer, source: str) -> None:
     file_layers, layers = _file_layers(h5, source), _model_layers(model)
     if len(file_layers) != len(layers):
         raise ValueError(
-            f"{source} holds weights for {len(file_layers)} layer(s) {[n for n, _ in file_layers]}, but the model "
+            f"{source} holds weights for {len(file_layers)} layer(s) {[n for n, _, _ in file_layers]}, but the model "
             f"has {len(layers)} layer(s) with weights {[layer.name for layer in layers]}."
         )
     pending: list[tuple[nn.Parameter, Any]] = []
-    for (group_name, weight_names), layer in zip(file_layers, layers):
-        group = h5[group_name]
+    for (group_name, group, weight_names), layer in zip(file_layers, layers):
         arrays = []
         for weight_name in weight_names:
             where = f"{group_name}/{weight_name}"
             parent, _, leaf = weight_name.rpartition("/")
-            holder = _safe_group(group, parent, source) if parent else group
+            holder = safe_group(group, parent, source) if parent else group
             if holder is None or leaf not in holder:
                 raise ValueError(f"{source}: layer '{layer.name}' lists weight '{where}', which the file does not contain.")
-            arrays.append(_read_array(holder, leaf, source, where))
+            arrays.append(read_array(holder, leaf, source, where))
         arrays = _convert(layer, arrays, f"{source}: '{group_name}'")
         params = _legacy_weights(layer)
         if len(arrays) != len(params):
