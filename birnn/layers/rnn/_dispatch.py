@@ -9,8 +9,11 @@ Three implementations compute the same thing (tests hold them to 1e-5 / 1e-4 of 
   birnn's own cells whose activations have a known derivative (``_scan.DERIVATIVES``).
 * ``"fused"``: PyTorch's own recurrent kernels (``torch._VF.lstm`` / ``gru`` / ``rnn_tanh`` /
   ``rnn_relu``: cuDNN on CUDA, oneDNN on CPU) for the exact configurations they implement
-  (tanh/sigmoid LSTM, reset-after GRU, tanh/relu SimpleRNN) without a mask. On the CPU they are
-  chosen when no gradient is needed (inference); on CUDA always.
+  (tanh/sigmoid LSTM, reset-after GRU, tanh/relu SimpleRNN) without a mask: their per-step work
+  runs in C++, which beats the sequence kernels' Python-driven steps (see ``benchmarks/``).
+
+Both directions of a ``Bidirectional`` run at the same time on two threads, forward and backward
+(``_concurrent``); at inference a standard pair is a single bidirectional PyTorch call.
 
 While tracing or compiling (``torch.jit.trace``, ``torch.onnx.export``, ``torch.compile``) only
 ``"fused"`` or ``"loop"`` is chosen. ``choose(layer, ...)`` is the single, explicit predicate; ``reason_for_loop`` says why a call
@@ -27,6 +30,7 @@ from torch import Tensor
 
 from ... import _gemm, activations
 from ._packing import pack, unpack_last, unpack_sequence
+from ._concurrent import concurrently
 from ._loop import run_loop
 from ._packing import Packing
 from ._scan import DERIVATIVES, Job, scan
@@ -89,11 +93,7 @@ def choose(layer: RNN, *, mask: Tensor | None, training: bool, constants: Any, i
         # or the step loop, never the sequence kernels' Python-level autograd functions
         return "fused" if mask is None and _fused_name(layer) is not None else "loop"
     if mask is None and _fused_name(layer) is not None:
-        needs_grad = torch.is_grad_enabled() and (
-            inputs.requires_grad or any(w.requires_grad for w in layer.cell.parameters())
-        )
-        if inputs.device.type == "cuda" or not needs_grad:
-            return "fused"
+        return "fused"
     return "scan"
 
 
@@ -244,12 +244,52 @@ def _fusable_pair(forward: RNN, backward: RNN, calls: list[Call]) -> bool:
     )
 
 
+def _needs_grad(layers: list[RNN], calls: list[Call]) -> bool:
+    return torch.is_grad_enabled() and any(
+        t.requires_grad for layer, call in zip(layers, calls) for t in (call.sequences, *call.states, *layer.parameters())
+    )
+
+
+def _draws_random_numbers(layers: list[RNN], calls: list[Call]) -> bool:
+    """Dropout masks would be drawn on two threads in a nondeterministic order."""
+    return any(
+        call.training and (getattr(layer.cell, "dropout", 0.0) > 0 or getattr(layer.cell, "recurrent_dropout", 0.0) > 0)
+        for layer, call in zip(layers, calls)
+    )
+
+
+def _unique(tensors: list[Tensor]) -> list[Tensor]:
+    seen: set[int] = set()
+    return [t for t in tensors if not (id(t) in seen or seen.add(id(t)))]
+
+
 def run_pair(forward: RNN, backward: RNN, calls: list[Call]) -> list[Result]:
-    """Both directions of a ``Bidirectional``, sequences in input time order: one kernel call when
-    both directions pick the same kernel."""
+    """Both directions of a ``Bidirectional``, sequences in input time order.
+
+    Inference on a standard pair is one bidirectional PyTorch kernel call; otherwise the two
+    directions run concurrently on two threads, forward and backward (``_concurrent``), each on its
+    own kernel, unless dropout draws random numbers (kept sequential to stay reproducible).
+    """
+    layers = [forward, backward]
     kernels = [kernel_for(forward, calls[0]), kernel_for(backward, calls[1])]
-    if kernels == ["scan", "scan"]:
-        return run_scan([forward, backward], calls, aligned=True)
-    if kernels == ["fused", "fused"] and _fusable_pair(forward, backward, calls):
-        return run_fused([forward, backward], calls, aligned=True)
-    return [run(forward, calls[0], aligned=True), run(backward, calls[1], aligned=True)]
+    tracing = torch.jit.is_tracing() or torch.compiler.is_compiling()
+    if kernels == ["fused", "fused"] and _fusable_pair(forward, backward, calls) and (tracing or not _needs_grad(layers, calls)):
+        return run_fused(layers, calls, aligned=True)
+    if tracing or _draws_random_numbers(layers, calls):
+        return [run(layer, call, aligned=True) for layer, call in zip(layers, calls)]
+
+    def task(layer: RNN, call: Call) -> Any:
+        return lambda: _flatten_result(run(layer, call, aligned=True))
+
+    inputs = _unique([t for layer, call in zip(layers, calls) for t in (call.sequences, *call.states, *layer.parameters())])
+    flat = concurrently(
+        [task(layer, call) for layer, call in zip(layers, calls)],
+        [2 + len(call.states) for call in calls],
+        inputs,
+    )
+    return [(f[0], f[1], list(f[2:])) for f in flat]
+
+
+def _flatten_result(result: Result) -> list[Tensor | None]:
+    last, sequence, final = result
+    return [last, sequence, *final]

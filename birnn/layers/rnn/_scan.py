@@ -21,8 +21,6 @@ like the packed rows (longest sequence first).
 
 from __future__ import annotations
 
-import concurrent.futures
-import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -269,30 +267,6 @@ class Job:
 
 _FORWARD = {"lstm": _lstm_forward, "gru": _gru_forward, "simple": _simple_forward}
 _BACKWARD = {"lstm": _lstm_backward, "gru": _gru_backward, "simple": _simple_backward}
-_POOL: concurrent.futures.ThreadPoolExecutor | None = None
-
-
-def _in_parallel(tasks: list[Callable[[], object]]) -> list[object]:
-    """Run independent directions on both cores: per-step work is latency-bound, so two directions
-    overlap almost perfectly. Each task runs without autograd (these are autograd functions' bodies)."""
-    global _POOL
-
-    def no_grad(task: Callable[[], object]) -> Callable[[], object]:
-        def run() -> object:
-            with torch.no_grad():
-                return task()
-
-        return run
-
-    if len(tasks) == 1 or torch.get_num_threads() < 2:
-        return [no_grad(task)() for task in tasks]
-    if _POOL is None:
-        _POOL = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="birnn-direction")
-    pending = [_POOL.submit(no_grad(task)) for task in tasks[1:]]
-    first = no_grad(tasks[0])()
-    return [first, *(future.result() for future in pending)]
-
-
 def _split(items: tuple, sizes: list[int]) -> list[tuple]:
     out, start = [], 0
     for size in sizes:
@@ -305,25 +279,23 @@ class _Scan(torch.autograd.Function):
     @staticmethod
     def forward(ctx, jobs, *tensors):  # type: ignore[override]
         groups = _split(tensors, [job.arity for job in jobs])
-        results = _in_parallel([
-            functools.partial(_FORWARD[job.kind], *group, batch_sizes=job.batch_sizes, **job.activations)
-            for job, group in zip(jobs, groups)
-        ])
+        results = [
+            _FORWARD[job.kind](*group, batch_sizes=job.batch_sizes, **job.activations) for job, group in zip(jobs, groups)
+        ]
         ctx.jobs, ctx.saved = jobs, [saved for _, saved in results]
         return tuple(t for outputs, _ in results for t in outputs)
 
     @staticmethod
     def backward(ctx, *grads):  # type: ignore[override]
         groups = _split(grads, [job.outputs for job in ctx.jobs])
-        results = _in_parallel([
-            functools.partial(_BACKWARD[job.kind], saved, *group, **job.activations)
-            for job, saved, group in zip(ctx.jobs, ctx.saved, groups)
-        ])
+        results = [
+            _BACKWARD[job.kind](saved, *group, **job.activations) for job, saved, group in zip(ctx.jobs, ctx.saved, groups)
+        ]
         return (None, *(g for result in results for g in result))
 
 
 def scan(jobs: list[Job], tensors: list[list[Tensor | None]]) -> list[tuple[Tensor, ...]]:
-    """Run one or two directions' recurrences in one autograd call (concurrently when two).
+    """Run recurrences (one per job) in one autograd call.
 
     Returns, per job, ``(hs, h_final)`` or ``(hs, h_final, c_final)``.
 

@@ -277,7 +277,7 @@ def test_loop_fallback_predicate(make, reason):
     "make, grad, masked, expected",
     [
         (lambda: LSTM(U), False, False, "fused"),
-        (lambda: LSTM(U), True, False, "scan"),
+        (lambda: LSTM(U), True, False, "fused"),
         (lambda: LSTM(U), False, True, "scan"),
         (lambda: GRU(U), False, False, "fused"),
         (lambda: SimpleRNN(U, activation="relu"), False, False, "fused"),

@@ -1,0 +1,117 @@
+"""Run the two directions of a ``Bidirectional`` at the same time, forward *and* backward.
+
+A recurrence is latency-bound: each step is a small matrix multiply and a few element-wise
+operations that cannot use two cores well. Two independent directions can, one per core. Running
+them on two Python threads overlaps their forward passes, but autograd would still replay both
+backward passes one after the other on one thread. ``concurrently`` therefore wraps the two
+directions in one autograd function: its forward runs each direction's own differentiable
+computation on its own thread (recording a private graph), and its backward replays the two
+private graphs on two threads with ``torch.autograd.grad``, summing the gradients of shared inputs
+(the input sequence).
+
+Any per-direction computation works (PyTorch's fused kernels, the sequence kernels, the step
+loop); the caller keeps random draws (dropout masks) out of it so results stay reproducible.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+from collections.abc import Callable, Sequence
+
+import torch
+from torch import Tensor
+
+__all__ = ["concurrently", "in_parallel"]
+
+Task = Callable[[], Sequence[Tensor | None]]
+
+_POOL: concurrent.futures.ThreadPoolExecutor | None = None
+
+
+def in_parallel(tasks: Sequence[Callable[[], object]]) -> list[object]:
+    """Results of ``tasks``, the first on this thread and the others on a worker thread.
+
+    Grad mode is thread-local, so each task runs under this thread's current grad mode.
+
+    Example:
+        >>> in_parallel([lambda: 1, lambda: 2])
+        [1, 2]
+    """
+    global _POOL
+    grad_enabled = torch.is_grad_enabled()
+
+    def under_grad_mode(task: Callable[[], object]) -> Callable[[], object]:
+        def run() -> object:
+            with torch.set_grad_enabled(grad_enabled):
+                return task()
+
+        return run
+
+    if len(tasks) < 2 or torch.get_num_threads() < 2:
+        return [task() for task in tasks]
+    if _POOL is None:
+        _POOL = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="birnn-direction")
+    pending = [_POOL.submit(under_grad_mode(task)) for task in tasks[1:]]
+    first = tasks[0]()
+    return [first, *(future.result() for future in pending)]
+
+
+class _Concurrently(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, tasks, *inputs):  # type: ignore[override]
+        with torch.enable_grad():
+            results = in_parallel(tasks)
+        ctx.results = [list(r) for r in results]
+        ctx.inputs = inputs
+        return tuple(None if out is None else out.detach() for r in results for out in r)
+
+    @staticmethod
+    def backward(ctx, *grads):  # type: ignore[override]
+        wanted = [i for i, t in enumerate(ctx.inputs) if isinstance(t, Tensor) and t.requires_grad]
+        offsets, start = [], 0
+        for outputs in ctx.results:
+            offsets.append((start, start + len(outputs)))
+            start += len(outputs)
+
+        def replay(outputs: list[Tensor | None], upstream: tuple[Tensor | None, ...]) -> Callable[[], object]:
+            def run() -> tuple[Tensor | None, ...]:
+                pairs = [(o, g) for o, g in zip(outputs, upstream) if o is not None and g is not None and o.requires_grad]
+                if not pairs or not wanted:
+                    return (None,) * len(wanted)
+                return torch.autograd.grad(
+                    [o for o, _ in pairs], [ctx.inputs[i] for i in wanted], [g for _, g in pairs], allow_unused=True
+                )
+
+            return run
+
+        per_task = in_parallel([replay(outputs, grads[a:b]) for outputs, (a, b) in zip(ctx.results, offsets)])
+        summed: list[Tensor | None] = [None] * len(ctx.inputs)
+        for task_grads in per_task:
+            for i, g in zip(wanted, task_grads):
+                if g is not None:
+                    summed[i] = g if summed[i] is None else summed[i] + g
+        return (None, *summed)
+
+
+def concurrently(tasks: Sequence[Task], counts: Sequence[int], inputs: Sequence[Tensor]) -> list[list[Tensor | None]]:
+    """Run ``tasks`` (each returning ``counts[i]`` tensors or ``None`` s) on two threads.
+
+    Gradients flow to ``inputs``: every tensor the tasks read that may need a gradient (sequences,
+    states, weights). Both backward passes run on two threads too. Without grad mode the tasks
+    simply run in parallel.
+
+    Example:
+        >>> w = torch.ones(3, requires_grad=True)
+        >>> (a,), (b,) = concurrently([lambda: [w * 2], lambda: [w * 3]], [1, 1], [w])
+        >>> (a + b).sum().backward()
+        >>> w.grad.tolist()
+        [5.0, 5.0, 5.0]
+    """
+    if not torch.is_grad_enabled() or not any(t.requires_grad for t in inputs):
+        return [list(r) for r in in_parallel(tasks)]
+    flat = _Concurrently.apply(list(tasks), *inputs)
+    results, start = [], 0
+    for count in counts:
+        results.append(list(flat[start : start + count]))
+        start += count
+    return results
