@@ -11,9 +11,20 @@ Example:
     torch.Size([2, 5, 16])
 """
 
-from . import activations, constraints, initializers, layers, regularizers
-from . import callbacks, losses, metrics, models, optimizers
-from . import convert, saving
+from . import (
+    activations,
+    callbacks,
+    constraints,
+    convert,
+    initializers,
+    layers,
+    losses,
+    metrics,
+    models,
+    optimizers,
+    regularizers,
+    saving,
+)
 from .layers import Input
 from .models import Model, Sequential
 

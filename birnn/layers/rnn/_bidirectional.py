@@ -11,8 +11,8 @@ from torch import Tensor
 from ... import _registry
 from .._layer import Layer, Shape, _call_parameters
 from . import _dispatch
-from ._rnn import RNN, state_structure
 from ._merge import MergeMode, merge, resolve_merge_mode, serialize_merge_mode
+from ._rnn import RNN, state_structure
 
 __all__ = ["Bidirectional", "SequenceLayer"]
 

@@ -28,11 +28,10 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import Tensor
 
-from ... import _gemm, activations
-from ._packing import pack, unpack_last, unpack_sequence
+from ... import activations
 from ._concurrent import concurrently
 from ._loop import run_loop
-from ._packing import Packing
+from ._packing import Packing, pack, unpack_last, unpack_sequence
 from ._scan import DERIVATIVES, Job, scan
 
 if TYPE_CHECKING:
