@@ -1,0 +1,53 @@
+"""_concurrent: two directions' forward and backward on two threads equal running them in turn."""
+
+from __future__ import annotations
+
+import threading
+
+import torch
+
+from birnn.layers.rnn import _concurrent
+
+
+def test_gradients_equal_sequential_and_shared_inputs_are_summed():
+    x = torch.randn(4, 3, requires_grad=True)
+    w1, w2 = torch.randn(3, 2, requires_grad=True), torch.randn(3, 5, requires_grad=True)
+    threads = []
+
+    def first():
+        threads.append(threading.get_ident())
+        return [torch.tanh(x @ w1), None]
+
+    def second():
+        threads.append(threading.get_ident())
+        return [torch.sigmoid(x @ w2)]
+
+    (a, none), (b,) = _concurrent.concurrently([first, second], [2, 1], [x, w1, w2])
+    assert none is None and len(set(threads)) == (2 if torch.get_num_threads() > 1 else 1)
+    (a.sum() * 2 + (b * b).sum()).backward()
+    got = [t.grad.clone() for t in (x, w1, w2)]
+    for t in (x, w1, w2):
+        t.grad = None
+    (torch.tanh(x @ w1).sum() * 2 + (torch.sigmoid(x @ w2) ** 2).sum()).backward()
+    for g, t in zip(got, (x, w1, w2)):
+        torch.testing.assert_close(g, t.grad)
+
+
+def test_without_grad_the_tasks_just_run():
+    w = torch.ones(2, requires_grad=True)
+    with torch.no_grad():
+        (a,), (b,) = _concurrent.concurrently([lambda: [w * 2], lambda: [w * 3]], [1, 1], [w])
+    assert not a.requires_grad and b.tolist() == [3.0, 3.0]
+
+
+def test_errors_in_a_task_propagate():
+    def broken():
+        raise ValueError("boom")
+
+    w = torch.ones(1, requires_grad=True)
+    try:
+        _concurrent.concurrently([lambda: [w * 1], broken], [1, 1], [w])
+    except ValueError as error:
+        assert "boom" in str(error)
+    else:
+        raise AssertionError("the task's error was swallowed")
