@@ -1,0 +1,183 @@
+"""The benchmark cases (the speed issue's five, plus a size sweep) and their input data.
+
+Every case trains or runs the same model, described once here and built by each peer:
+
+    Input(T, F) -> Bidirectional(RNN(U, return_sequences=True)) -> Bidirectional(RNN(U))
+                -> Dense(C, softmax)
+
+with categorical cross-entropy and RMSprop (Keras's defaults: learning rate 1e-3, rho 0.9,
+epsilon 1e-7). ``RNN`` is ``LSTM`` or ``GRU``; the masked case puts
+``Embedding(vocab, F, mask_zero=True)`` in front of right-padded integer inputs; the
+``relu_backward`` case gives both ``Bidirectional`` layers the backward layer
+``LSTM(U, activation='relu', go_backwards=True, ...)``.
+
+Peers never make their own data: :func:`make_batch` draws one seeded batch per case, so every
+peer trains on the same numbers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+__all__ = ["ALL_CASES", "GROUPS", "MAIN_CASES", "SWEEP_CASES", "Batch", "Case", "make_batch", "select", "tiny"]
+
+Task = Literal["inference", "train"]
+Cell = Literal["lstm", "gru"]
+
+
+@dataclass(frozen=True)
+class Case:
+    """One benchmark case: what to run (task, cell, mask, backward layer) and at what size.
+
+    Attributes:
+        name: short unique identifier used on the command line and in reports.
+        title: human-readable description for tables.
+        task: ``"inference"`` (forward only, no autograd) or ``"train"`` (one optimizer step).
+        cell: ``"lstm"`` or ``"gru"``.
+        masked: integer inputs through ``Embedding(mask_zero=True)``, right-padded.
+        relu_backward: the seed's custom backward layer (``activation='relu'``, ``go_backwards``).
+        timesteps, features, units, batch, classes: ``T``, ``F``, ``U``, ``N``, ``C``.
+        vocab: embedding vocabulary size (masked case; id 0 is padding).
+        min_length: shortest sequence of the masked case (lengths are uniform in
+            ``min_length .. timesteps``).
+    """
+
+    name: str
+    title: str
+    task: Task = "train"
+    cell: Cell = "lstm"
+    masked: bool = False
+    relu_backward: bool = False
+    timesteps: int = 100
+    features: int = 64
+    units: int = 128
+    batch: int = 64
+    classes: int = 5
+    vocab: int = 1000
+    min_length: int = 10
+
+    @property
+    def training(self) -> bool:
+        return self.task == "train"
+
+    def flops(self) -> float:
+        """Approximate floating-point operations of one forward pass (GEMMs only).
+
+        Two directions times two layers of ``T`` steps, each step a ``(N, in + U) @ (in + U, G*U)``
+        product (``G`` = 4 gates for LSTM, 3 for GRU), plus the small dense head. A training step
+        costs about three times this (forward, input and weight gradients).
+        """
+        gates = 4 if self.cell == "lstm" else 3
+
+        def per_step(inputs: int) -> int:
+            return 2 * self.batch * (inputs + self.units) * gates * self.units
+
+        layers = per_step(self.features) + per_step(2 * self.units)
+        return 2.0 * self.timesteps * layers + 2.0 * self.batch * 2 * self.units * self.classes
+
+
+_BASE = Case("lstm_train", "LSTM training step")
+
+MAIN_CASES: tuple[Case, ...] = (
+    dataclasses.replace(_BASE, name="inference", title="inference (forward only)", task="inference"),
+    _BASE,
+    dataclasses.replace(_BASE, name="gru_train", title="GRU training step", cell="gru"),
+    dataclasses.replace(
+        _BASE,
+        name="masked_lstm_train",
+        title="masked LSTM training (Embedding mask_zero, lengths 10..100)",
+        masked=True,
+    ),
+    dataclasses.replace(
+        _BASE,
+        name="relu_backward_train",
+        title="custom backward layer LSTM(relu, go_backwards) training",
+        relu_backward=True,
+    ),
+)
+
+SWEEP_CASES: tuple[Case, ...] = (
+    dataclasses.replace(_BASE, name="lstm_train_T50", title="LSTM training, T=50", timesteps=50),
+    dataclasses.replace(_BASE, name="lstm_train_T200", title="LSTM training, T=200", timesteps=200),
+    dataclasses.replace(_BASE, name="lstm_train_U64", title="LSTM training, U=64", units=64),
+    dataclasses.replace(_BASE, name="lstm_train_U256", title="LSTM training, U=256", units=256),
+)
+
+ALL_CASES: tuple[Case, ...] = MAIN_CASES + SWEEP_CASES
+GROUPS: dict[str, tuple[Case, ...]] = {"main": MAIN_CASES, "sweep": SWEEP_CASES, "all": ALL_CASES}
+_BY_NAME = {case.name: case for case in ALL_CASES}
+
+
+def select(names: list[str] | None) -> list[Case]:
+    """Cases named by ``names`` (case names or the groups ``main``, ``sweep``, ``all``), in order.
+
+    Raises:
+        ValueError: an unknown name.
+    """
+    if not names:
+        return list(ALL_CASES)
+    chosen: list[Case] = []
+    for name in names:
+        if name in GROUPS:
+            found = list(GROUPS[name])
+        elif name in _BY_NAME:
+            found = [_BY_NAME[name]]
+        else:
+            known = ", ".join([*GROUPS, *_BY_NAME])
+            raise ValueError(f"unknown case {name!r}; choose from: {known}")
+        chosen += [case for case in found if case not in chosen]
+    return chosen
+
+
+def tiny(case: Case) -> Case:
+    """The same case at a toy size (for smoke tests of the suite machinery)."""
+    return dataclasses.replace(
+        case,
+        timesteps=max(3, case.timesteps // 20),
+        features=max(2, case.features // 16),
+        units=max(2, case.units // 32),
+        batch=4,
+        vocab=20,
+        min_length=2,
+    )
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One batch of inputs and targets, as NumPy arrays (each peer converts them).
+
+    Attributes:
+        inputs: ``(N, T, F)`` float32, or ``(N, T)`` int32 token ids (0 = padding) when masked.
+        labels: ``(N,)`` int64 class indices.
+        targets: ``(N, C)`` float32 one-hot of ``labels`` (Keras's categorical cross-entropy).
+        lengths: ``(N,)`` int64 valid lengths when masked, else ``None``.
+    """
+
+    inputs: np.ndarray
+    labels: np.ndarray
+    targets: np.ndarray
+    lengths: np.ndarray | None
+
+    @property
+    def mask(self) -> np.ndarray | None:
+        """``(N, T)`` boolean mask (``True`` = valid step) of the masked case."""
+        return None if self.lengths is None else self.inputs != 0
+
+
+def make_batch(case: Case, seed: int = 0) -> Batch:
+    """The seeded batch for ``case``: identical for every peer and every run."""
+    rng = np.random.default_rng(seed)
+    n, t = case.batch, case.timesteps
+    labels = rng.integers(0, case.classes, size=n).astype(np.int64)
+    targets = np.eye(case.classes, dtype=np.float32)[labels]
+    if not case.masked:
+        inputs = rng.standard_normal((n, t, case.features)).astype(np.float32)
+        return Batch(inputs, labels, targets, None)
+    lengths = rng.integers(min(case.min_length, t), t + 1, size=n).astype(np.int64)
+    ids = rng.integers(1, case.vocab, size=(n, t)).astype(np.int32)
+    ids[np.arange(t)[None, :] >= lengths[:, None]] = 0
+    return Batch(ids, labels, targets, lengths)

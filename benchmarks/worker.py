@@ -1,0 +1,92 @@
+"""Worker process: run one peer on one case and print the measurements as one JSON line.
+
+Run by the suite (``benchmarks.suite``), never imported by it, so that every peer/case pair gets
+a fresh interpreter: the Keras backend is fixed at import, frameworks keep thread pools and
+caches, and the peak-memory method needs a process whose allocator settings no later timing
+depends on. Usage::
+
+    python -m benchmarks.worker --peer torch_nn --case lstm_train --warmup 3 --repeats 10
+
+The result is the last stdout line that starts with :data:`MARKER`. A variant that raises is
+reported with its error (and the traceback on stderr) instead of ending the worker, so that one
+broken variant does not hide the others.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import sys
+import traceback
+from typing import Any
+
+from . import cases as cases_module
+from .measure import peak_step_memory_mib, time_step
+from .peers import PEERS, Prepared
+
+__all__ = ["MARKER", "main", "run"]
+
+MARKER = "@@benchmark-result@@ "
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.worker", description=__doc__.splitlines()[0])
+    parser.add_argument("--peer", required=True, choices=sorted(PEERS))
+    parser.add_argument("--case", required=True)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--no-memory", dest="memory", action="store_false")
+    parser.add_argument("--tiny", action="store_true", help="toy sizes (smoke tests)")
+    return parser
+
+
+def _measure_variant(prepared: Prepared, key: str, args: argparse.Namespace) -> dict[str, Any]:
+    record: dict[str, Any] = {"variant": key}
+    try:
+        timing = time_step(prepared.steps[key], warmup=args.warmup, repeats=args.repeats)
+    except Exception as error:  # noqa: BLE001 - reported per variant, see the module docstring
+        traceback.print_exc()
+        record["error"] = f"{type(error).__name__}: {error}"
+        return record
+    record.update(times_ms=list(timing.times_ms), median_ms=timing.median_ms, min_ms=timing.min_ms)
+    return record
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    """Configure the peer, build the case, time every variant, then measure peak memory."""
+    spec = PEERS[args.peer]
+    case = cases_module.select([args.case])[0]
+    if args.tiny:
+        case = cases_module.tiny(case)
+    runner = importlib.import_module(spec.module)
+    runner.configure(args.threads, args.device)
+    prepared: Prepared = runner.prepare(case, cases_module.make_batch(case), args.device)
+    records = [_measure_variant(prepared, key, args) for key in prepared.steps]
+    if args.memory and case.training:
+        for record in records:
+            if "error" not in record:
+                record["peak_mib"] = peak_step_memory_mib(prepared.steps[record["variant"]], args.device)
+    records += [{"variant": key, "skipped": why} for key, why in prepared.skipped.items()]
+    return {
+        "peer": args.peer,
+        "case": args.case,
+        "versions": runner.versions(),
+        "variants": records,
+        "load_average": list(os.getloadavg()),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    result = run(args)
+    sys.stdout.write(MARKER + json.dumps(result) + "\n")
+    sys.stdout.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

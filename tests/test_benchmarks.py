@@ -1,0 +1,110 @@
+"""Smoke test of the benchmark suite's machinery (``benchmarks/``): no timing assertions.
+
+Runs the real command line on toy sizes with one repetition, for the birnn and plain-PyTorch
+peers only (each in its own worker subprocess), and checks that the report files are written
+and hold what the report promises.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from benchmarks import cases, main
+from benchmarks.report import entries, to_markdown
+
+pytestmark = pytest.mark.slow  # four worker processes: ~10-30 s depending on machine load
+
+
+@pytest.fixture(scope="module")
+def results_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("bench")
+    code = main(
+        [
+            "--tiny",
+            "--repeats",
+            "1",
+            "--warmup",
+            "0",
+            "--peers",
+            "birnn",
+            "torch_nn",
+            "--cases",
+            "inference",
+            "masked_lstm_train",
+            "--out",
+            str(out),
+            "--max-wait",
+            "0",
+            "--retries",
+            "0",
+        ]
+    )
+    assert code == 0
+    return out
+
+
+def test_report_files_are_written(results_dir: Path) -> None:
+    for name in ("benchmark.md", "benchmark.json", "benchmark.png"):
+        assert (results_dir / name).stat().st_size > 0
+    assert (results_dir / "benchmark.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_json_has_a_timed_row_per_peer_and_case(results_dir: Path) -> None:
+    results = json.loads((results_dir / "benchmark.json").read_text())
+    timed = {(row["case"], row["peer"]) for row in results["rows"] if row.get("median_ms") is not None}
+    assert timed == {(c, p) for c in ("inference", "masked_lstm_train") for p in ("birnn", "torch_nn")}
+    assert not [row for row in results["rows"] if "error" in row]
+    assert results["config"]["tiny"] is True
+
+
+def test_markdown_has_medians_ratios_and_memory(results_dir: Path) -> None:
+    markdown = (results_dir / "benchmark.md").read_text()
+    assert "| case | birnn |" in markdown and "| PyTorch nn |" in markdown
+    assert "birnn ÷ PyTorch" in markdown and "× fastest peer" in markdown
+    results = json.loads((results_dir / "benchmark.json").read_text())
+    assert to_markdown(results) == markdown
+    baseline = [e for e in entries(results) if e.peer == "torch_nn" and not e.variant]
+    assert all(e.vs_baseline == pytest.approx(1.0) for e in baseline)
+    training = [e for e in entries(results) if e.case == "masked_lstm_train" and e.median_ms is not None]
+    assert all(e.peak_mib is not None and e.peak_mib >= 0 for e in training)
+
+
+def test_case_selection() -> None:
+    assert [c.name for c in cases.select(["main"])] == [c.name for c in cases.MAIN_CASES]
+    assert len(cases.select(["all"])) == len(cases.MAIN_CASES) + len(cases.SWEEP_CASES) == 9
+    assert cases.select(["lstm_train", "main"])[0].name == "lstm_train"
+    with pytest.raises(ValueError, match="unknown case"):
+        cases.select(["nope"])
+
+
+def test_masked_batch_is_right_padded() -> None:
+    case = cases.select(["masked_lstm_train"])[0]
+    batch = cases.make_batch(case)
+    assert batch.lengths is not None and batch.mask is not None
+    assert batch.lengths.min() >= 10 and batch.lengths.max() <= 100
+    assert (batch.mask.sum(axis=1) == batch.lengths).all()
+    assert (batch.mask[:, :10]).all()
+    assert 45 < batch.lengths.mean() < 65
+
+
+def test_merge_replaces_remeasured_cases(results_dir: Path) -> None:
+    from benchmarks.merge import merge_results
+
+    old = json.loads((results_dir / "benchmark.json").read_text())
+    new = {
+        **old,
+        "cases": [c for c in old["cases"] if c["name"] == "inference"],
+        "rows": [{**r, "median_ms": 1.0} for r in old["rows"] if r["case"] == "inference"],
+        "runs": [{**old["runs"][0], "cases": ["inference"], "started": "later"}],
+    }
+    merged = merge_results(old, new)
+    assert [c["name"] for c in merged["cases"]] == ["inference", "masked_lstm_train"]
+    assert {r["median_ms"] for r in merged["rows"] if r["case"] == "inference" and "median_ms" in r} == {1.0}
+    assert [r for r in merged["rows"] if r["case"] == "masked_lstm_train"] == [
+        r for r in old["rows"] if r["case"] == "masked_lstm_train"
+    ]
+    assert [run["cases"] for run in merged["runs"]] == [["masked_lstm_train"], ["inference"]]
+    assert "later" in to_markdown(merged)
