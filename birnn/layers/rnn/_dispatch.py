@@ -105,7 +105,18 @@ def _torch_order(weight: Tensor, kind: str, units: int) -> Tensor:
 
 
 def torch_parameters(cell: Any, kind: str) -> list[Tensor]:
-    """``[weight_ih, weight_hh, bias_ih, bias_hh]`` in PyTorch's layout, differentiable w.r.t. the cell."""
+    """``[weight_ih, weight_hh, bias_ih, bias_hh]`` in PyTorch's layout, differentiable w.r.t. the cell.
+
+    Without grad mode the converted weights are cached on the cell until a weight changes (the
+    tensors' version counters, bumped by every in-place update such as an optimizer step), so
+    repeated inference does not copy the weights on every call.
+    """
+    weights = [w for w in (cell.kernel, cell.recurrent_kernel, cell.bias if cell.use_bias else None) if w is not None]
+    key = (kind, *((id(w), w._version, w.device) for w in weights))
+    cacheable = not (torch.is_grad_enabled() or torch.jit.is_tracing() or torch.compiler.is_compiling())
+    cached = cell.__dict__.get("_torch_parameters")
+    if cacheable and cached is not None and cached[0] == key:
+        return cached[1]
     u = cell.units
     params = [
         _torch_order(cell.kernel, kind, u).t().contiguous(),
@@ -116,6 +127,8 @@ def torch_parameters(cell: Any, kind: str) -> list[Tensor]:
             params += [_torch_order(cell.bias[0], kind, u), _torch_order(cell.bias[1], kind, u)]
         else:
             params += [cell.bias, torch.zeros_like(cell.bias)]
+    if cacheable:
+        cell.__dict__["_torch_parameters"] = (key, params)
     return params
 
 

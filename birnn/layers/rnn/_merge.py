@@ -15,8 +15,26 @@ __all__ = ["MERGE_MODES", "MergeMode", "merge", "resolve_merge_mode", "serialize
 MergeFn = Callable[[Tensor, Tensor], Tensor]
 MergeMode = Union[str, MergeFn, None]
 
+def _concat(y: Tensor, y_rev: Tensor) -> Tensor:
+    """``cat([y, y_rev], -1)``; when both are the two halves of one tensor (PyTorch's bidirectional
+    kernel output), that tensor itself, without a copy."""
+    base = y._base
+    if (
+        base is not None
+        and not torch.jit.is_tracing()
+        and y_rev._base is base
+        and base.is_contiguous()
+        and base.shape == (*y.shape[:-1], y.shape[-1] + y_rev.shape[-1])
+        and y.data_ptr() == base.data_ptr()
+        and y_rev.data_ptr() == base.data_ptr() + y.shape[-1] * base.element_size()
+        and y.stride() == y_rev.stride() == base.stride()
+    ):
+        return base
+    return torch.cat([y, y_rev], dim=-1)
+
+
 MERGE_MODES: dict[str, MergeFn] = {
-    "concat": lambda y, y_rev: torch.cat([y, y_rev], dim=-1),
+    "concat": _concat,
     "sum": lambda y, y_rev: y + y_rev,
     "ave": lambda y, y_rev: (y + y_rev) / 2,
     "mul": lambda y, y_rev: y * y_rev,

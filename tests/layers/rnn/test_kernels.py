@@ -205,3 +205,31 @@ def test_tracing_uses_plain_tensor_ops():
     x2 = torch.randn(N, T, F)
     torch.testing.assert_close(traced(x2), model(x2), atol=1e-5, rtol=0)
     assert any(node.kind() == "aten::lstm" for node in traced.inlined_graph.nodes())
+
+
+def test_inference_weight_cache_follows_weight_updates():
+    layer = LSTM(U, return_sequences=True)
+    x = torch.randn(N, T, F)
+    layer.build(x.shape)
+    with torch.no_grad():
+        before = layer(x)
+        layer.set_weights([w * 0.5 for w in layer.get_weights()])
+        after = layer(x)
+        for w in layer.parameters():
+            w.add_(0.01)
+        stepped = layer(x)
+    reference = LSTM.from_config({**layer.get_config(), "name": "reference", "use_cudnn": False})
+    reference.build(x.shape)
+    reference.set_weights(layer.get_weights())
+    assert not torch.allclose(before, after)
+    torch.testing.assert_close(stepped, reference(x), atol=1e-5, rtol=0)
+
+
+def test_concat_of_the_two_halves_of_one_tensor_is_that_tensor():
+    from birnn.layers.rnn._merge import merge
+
+    both = torch.randn(2, 3, 8)
+    assert merge(both[..., :4], both[..., 4:], "concat") is both
+    other = torch.randn(2, 3, 4)
+    torch.testing.assert_close(merge(both[..., :4], other, "concat"), torch.cat([both[..., :4], other], -1))
+    torch.testing.assert_close(merge(both[..., 4:], both[..., :4], "concat"), torch.cat([both[..., 4:], both[..., :4]], -1))
