@@ -22,6 +22,8 @@ from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 __all__ = [
+    "deserialize_named",
+    "resolve",
     "register",
     "register_keras_serializable",
     "get_registered_object",
@@ -118,3 +120,43 @@ def deserialize(
     if "custom_objects" in inspect.signature(from_config).parameters:
         return from_config(dict(inner), custom_objects=custom_objects)
     return from_config(dict(inner))
+
+
+def deserialize_named(
+    config: str | Mapping[str, Any],
+    builtins: Mapping[str, Any],
+    custom_objects: Mapping[str, Any] | None = None,
+    *,
+    kind: str,
+) -> Any:
+    """A name or envelope -> object, for a family with its own ``builtins`` names.
+
+    ``custom_objects`` is searched first, then ``builtins``, then the registry; an unknown name
+    raises a ``ValueError`` listing the accepted ones.
+    """
+    envelope = {"class_name": config, "config": {}} if isinstance(config, str) else config
+    known = {**builtins, **(custom_objects or {})}
+    if isinstance(envelope, Mapping):
+        names = [n for n in (envelope.get("registered_name"), envelope.get("class_name")) if n]
+        if not any(get_registered_object(n, known) for n in names):
+            raise ValueError(
+                f"Unknown {kind} {envelope.get('class_name')!r}. Accepted names: "
+                f"{', '.join(sorted(builtins))}; register custom classes with "
+                "@birnn.saving.register_keras_serializable()."
+            )
+    return deserialize(envelope, known, kind=kind)
+
+
+def resolve(identifier: Any, from_name: Callable[[Any], Any], *, kind: str) -> Any:
+    """Keras's ``get``: ``None`` stays ``None``, names and envelopes go through ``from_name``, a
+    class is instantiated with its defaults, an instance or other callable is returned as is."""
+    if identifier is None:
+        return None
+    if isinstance(identifier, (str, Mapping)):
+        return from_name(identifier)
+    if isinstance(identifier, type):
+        return identifier()
+    if callable(identifier):
+        return identifier
+    raise ValueError(f"Could not interpret {kind} identifier: {identifier!r}")
+

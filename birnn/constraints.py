@@ -222,17 +222,7 @@ def deserialize(config: str | Mapping[str, Any], custom_objects: Mapping[str, An
         >>> deserialize("max_norm")
         MaxNorm(max_value=2.0, axis=0)
     """
-    envelope = {"class_name": config, "config": {}} if isinstance(config, str) else config
-    known = {**_BUILTINS, **(custom_objects or {})}
-    if isinstance(envelope, Mapping):
-        names = [n for n in (envelope.get("registered_name"), envelope.get("class_name")) if n]
-        if not any(_registry.get_registered_object(n, known) for n in names):
-            raise ValueError(
-                f"Unknown constraint {envelope.get('class_name')!r}. Accepted names: "
-                f"{', '.join(sorted(_BUILTINS))}; register custom classes with "
-                "@birnn.saving.register_keras_serializable()."
-            )
-    return _registry.deserialize(envelope, known, kind="constraint")
+    return _registry.deserialize_named(config, _BUILTINS, custom_objects, kind="constraint")
 
 
 def get(
@@ -251,12 +241,4 @@ def get(
         >>> get("unit_norm")
         UnitNorm(axis=0)
     """
-    if identifier is None:
-        return None
-    if isinstance(identifier, (str, Mapping)):
-        return deserialize(identifier)
-    if isinstance(identifier, type):
-        return identifier()
-    if callable(identifier):
-        return identifier
-    raise ValueError(f"Could not interpret constraint identifier: {identifier!r}")
+    return _registry.resolve(identifier, deserialize, kind="constraint")

@@ -593,17 +593,7 @@ def deserialize(config: str | Mapping[str, Any], custom_objects: Mapping[str, An
         >>> deserialize("he_normal")
         HeNormal(seed=None, input_axes=None, output_axes=None)
     """
-    envelope = {"class_name": config, "config": {}} if isinstance(config, str) else config
-    known = {**_BUILTINS, **(custom_objects or {})}
-    if isinstance(envelope, Mapping):
-        names = [n for n in (envelope.get("registered_name"), envelope.get("class_name")) if n]
-        if not any(_registry.get_registered_object(n, known) for n in names):
-            raise ValueError(
-                f"Unknown initializer {envelope.get('class_name')!r}. Accepted names: "
-                f"{', '.join(sorted(_BUILTINS))}; register custom classes with "
-                "@birnn.saving.register_keras_serializable()."
-            )
-    return _registry.deserialize(envelope, known, kind="initializer")
+    return _registry.deserialize_named(config, _BUILTINS, custom_objects, kind="initializer")
 
 
 def get(
@@ -622,12 +612,4 @@ def get(
         >>> get("zeros")((2,))
         tensor([0., 0.])
     """
-    if identifier is None:
-        return None
-    if isinstance(identifier, (str, Mapping)):
-        return deserialize(identifier)
-    if isinstance(identifier, type):
-        return identifier()
-    if callable(identifier):
-        return identifier
-    raise ValueError(f"Could not interpret initializer identifier: {identifier!r}")
+    return _registry.resolve(identifier, deserialize, kind="initializer")
