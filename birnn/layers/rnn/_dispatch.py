@@ -12,6 +12,11 @@ Three implementations compute the same thing (tests hold them to 1e-5 / 1e-4 of 
   (tanh/sigmoid LSTM, reset-after GRU, tanh/relu SimpleRNN) without a mask: their per-step work
   runs in C++, which beats the sequence kernels' Python-driven steps (see ``benchmarks/``).
 
+* ``"fused_masked"``: the same kernels under a mask of any pattern: valid steps compacted, rows
+  grouped by length, each group run for its own length (``run_fused_masked``). Not for an LSTM whose
+  final cell state is returned or kept (the kernel's per-row cell state at each row's end is not
+  observable); those use ``"scan"``.
+
 Both directions of a ``Bidirectional`` run at the same time on two threads, forward and backward
 (``_concurrent``); at inference a standard pair is a single bidirectional PyTorch call.
 
@@ -32,7 +37,7 @@ from ... import activations
 from ._concurrent import concurrently
 from ._loop import run_loop
 from ._packing import Packing, pack, unpack_last, unpack_sequence
-from ._scan import DERIVATIVES, Job, scan
+from ._scan import DERIVATIVES, Job, _Layout, scan
 
 if TYPE_CHECKING:
     from ._rnn import RNN
@@ -91,8 +96,11 @@ def choose(layer: RNN, *, mask: Tensor | None, training: bool, constants: Any, i
         # exporters and compilers see plain tensor ops: PyTorch's kernel (one ONNX LSTM/GRU/RNN node)
         # or the step loop, never the sequence kernels' Python-level autograd functions
         return "fused" if mask is None and _fused_name(layer) is not None else "loop"
-    if mask is None and _fused_name(layer) is not None:
-        return "fused"
+    if _fused_name(layer) is not None:
+        if mask is None:
+            return "fused"
+        if _cell_kind(layer) != "lstm" or not (layer.return_state or layer.stateful):
+            return "fused_masked"
     return "scan"
 
 
@@ -162,6 +170,17 @@ def run_loop_kernel(layer: RNN, call: Call) -> Result:
                     return_sequences=layer.return_sequences, zero_output_for_mask=layer.zero_output_for_mask)
 
 
+def _torch_kernel(name: str, x: Tensor, states: list[Tensor], params: list[Tensor], use_bias: bool,
+                  bidirectional: bool) -> tuple[Tensor, list[Tensor]]:
+    """One ``torch._VF`` recurrent call on batch-first ``x``; states stacked ``(directions, N, U)``."""
+    args = (params, use_bias, 1, 0.0, False, bidirectional, True)
+    if name == "lstm":
+        outputs, h, c = torch._VF.lstm(x, (states[0], states[1]), *args)
+        return outputs, [h, c]
+    outputs, h = getattr(torch._VF, name)(x, states[0], *args)
+    return outputs, [h]
+
+
 def run_fused(layers: list[RNN], calls: list[Call], aligned: bool = False) -> list[Result]:
     """PyTorch's kernel for one direction, or for a standard forward/backward pair in one call.
 
@@ -169,20 +188,15 @@ def run_fused(layers: list[RNN], calls: list[Call], aligned: bool = False) -> li
     """
     name = _fused_name(layers[0])
     assert name is not None
-    first, cell = calls[0], layers[0].cell
-    x = _dropped(layers[0], first)
+    cell = layers[0].cell
+    x = _dropped(layers[0], calls[0])
     if len(layers) == 1 and layers[0].go_backwards:
         x = x.flip(1)
     params = [p for layer in layers for p in torch_parameters(layer.cell, "gru" if name == "gru" else "lstm")]
     states = [torch.stack(s) for s in zip(*(c.states for c in calls))]
     bidirectional = len(layers) == 2
-    args = (params, cell.use_bias, 1, 0.0, False, bidirectional, True)
-    if name == "lstm":
-        outputs, h, c = torch._VF.lstm(x, (states[0], states[1]), *args)
-        finals = [[h[k], c[k]] for k in range(len(layers))]
-    else:
-        outputs, h = getattr(torch._VF, name)(x, states[0], *args)
-        finals = [[h[k]] for k in range(len(layers))]
+    outputs, stacked = _torch_kernel(name, x, states, params, cell.use_bias, bidirectional)
+    finals = [[s[k] for s in stacked] for k in range(len(layers))]
     u = cell.units
     if bidirectional:
         per_direction = [outputs[..., :u], outputs[..., u:] if aligned else outputs[..., u:].flip(1)]
@@ -192,6 +206,56 @@ def run_fused(layers: list[RNN], calls: list[Call], aligned: bool = False) -> li
         (seq[:, 0 if aligned and layer.go_backwards else -1], seq if layer.return_sequences else None, final)
         for layer, seq, final in zip(layers, per_direction, finals)
     ]
+
+
+_LENGTH_GROUPS = 4
+"""Masked batches run PyTorch's kernel on this many groups of rows of similar length."""
+
+
+def run_fused_masked(layers: list[RNN], calls: list[Call], aligned: bool = False) -> list[Result]:
+    """PyTorch's kernel under a mask of any pattern, for cells whose final state is their output.
+
+    Each row's valid steps are compacted to the front (``_packing``), rows are sorted by length and
+    cut into a few groups, and each group runs for its own longest length only, so masked steps
+    cost (almost) nothing. Steps a group runs past a row's end only feed outputs that are never
+    read, so they change neither results nor gradients. Final states are the outputs at each row's
+    last valid step (exact for GRU and SimpleRNN; an LSTM qualifies only when its cell state is not
+    returned or kept, see ``choose``).
+    """
+    (layer,), (call,) = layers, calls
+    cell, name = layer.cell, _fused_name(layer)
+    assert name is not None
+    packed, packing = pack(_dropped(layer, call), call.mask, layer.go_backwards)
+    rows, longest = len(packing.order), len(packing.batch_sizes)
+    if longest == 0:  # nothing to run; the sequence kernels keep the (all-zero) gradients connected
+        return run_scan(layers, calls, aligned)
+    offsets = torch.tensor([0, *packing.batch_sizes], device=packed.device).cumsum(0)
+    steps = torch.arange(longest, device=packed.device)
+    row_ids = torch.arange(rows, device=packed.device)
+    to_padded = (offsets[:-1].unsqueeze(0) + row_ids.unsqueeze(1)).clamp(max=max(packed.shape[0] - 1, 0))
+    padded = packed.index_select(0, to_padded.flatten()).view(rows, longest, -1)
+    params = torch_parameters(cell, "gru" if name == "gru" else "lstm")
+    states = [s.index_select(0, packing.order) for s in call.states]
+    lengths = [sum(1 for n in packing.batch_sizes if n > i) for i in range(rows)]
+    pieces = []
+    bounds = sorted({0, rows, *(rows * g // _LENGTH_GROUPS for g in range(1, _LENGTH_GROUPS))})
+    for start, stop in zip(bounds, bounds[1:]):
+        steps_here = lengths[start]
+        if steps_here == 0:
+            pieces.append(packed.new_zeros(stop - start, longest, cell.units))
+            continue
+        group_states = [s[start:stop].unsqueeze(0) for s in states]
+        outputs, _ = _torch_kernel(name, padded[start:stop, :steps_here], group_states, params, cell.use_bias, False)
+        pieces.append(torch.nn.functional.pad(outputs, (0, 0, 0, longest - steps_here)))
+    outputs = torch.cat(pieces)
+    in_packed_order = (row_ids.unsqueeze(1) * longest + steps.unsqueeze(0)).t()[
+        (torch.tensor(packing.batch_sizes, device=packed.device).unsqueeze(1) > row_ids.unsqueeze(0))
+    ]
+    hs = outputs.reshape(rows * longest, cell.units).index_select(0, in_packed_order)
+    last = _Layout.of(packing.batch_sizes, rows, packed.device).last
+    # an LSTM's final cell state is not computed here (``choose`` only sends LSTMs whose ``c`` is unused)
+    final = [torch.cat([hs, states[0]]).index_select(0, last), *([None] * (len(states) - 1))]
+    return [_scan_result(layer, (hs, *final), packing, aligned)]
 
 
 def _scan_job(layer: RNN, call: Call) -> tuple[Job, list[Tensor | None], Packing]:
@@ -213,7 +277,7 @@ def _scan_job(layer: RNN, call: Call) -> tuple[Job, list[Tensor | None], Packing
 
 def _scan_result(layer: RNN, outputs: tuple[Tensor, ...], packing: Packing, aligned: bool) -> Result:
     hs, *final = outputs
-    final = [s.index_select(0, packing.inverse) for s in final]
+    final = [None if s is None else s.index_select(0, packing.inverse) for s in final]
     zero = layer.zero_output_for_mask
     reverse = aligned and layer.go_backwards
     sequence = unpack_sequence(hs, packing, zero, reverse) if layer.return_sequences else None
@@ -239,7 +303,8 @@ def run(layer: RNN, call: Call, aligned: bool = False) -> Result:
         if aligned and layer.go_backwards and sequence is not None:
             sequence = sequence.flip(1)
         return last, sequence, final
-    return (run_fused if kernel == "fused" else run_scan)([layer], [call], aligned)[0]
+    runner = {"fused": run_fused, "fused_masked": run_fused_masked, "scan": run_scan}[kernel]
+    return runner([layer], [call], aligned)[0]
 
 
 def _fusable_pair(forward: RNN, backward: RNN, calls: list[Call]) -> bool:

@@ -61,7 +61,12 @@ def test_fast_kernels_match_loop(layer, mask_name, return_sequences, go_backward
     x = torch.randn(N, T, F, requires_grad=True)
     init = [torch.randn(N, U, requires_grad=True) for _ in range(2 if cls is LSTM else 1)]
     standard = not kwargs
-    expected = "fused" if mask is None and standard else "scan"
+    if not standard:
+        expected = "scan"
+    elif mask is None:
+        expected = "fused"
+    else:  # an LSTM that returns its cell state needs the sequence kernel under a mask
+        expected = "scan" if cls is LSTM else "fused_masked"
     assert _dispatch.choose(fast, mask=mask, training=False, constants=None, inputs=x) == expected
     with _gemm.use_onednn(onednn):
         got, got_grads = _outputs_and_grads(fast, x, mask, init)
@@ -136,20 +141,16 @@ def test_scan_gradients_by_finite_differences(kind, activation_names, batch_size
 
 
 def _record(monkeypatch):
-    """Record which pair paths ``_dispatch.run_pair`` takes."""
+    """Record which kernels ``_dispatch`` runs, and for how many directions at once."""
     taken = []
-    original_scan, original_fused = _dispatch.run_scan, _dispatch.run_fused
+    for name, kernel in (("run_scan", "scan"), ("run_fused", "fused"), ("run_fused_masked", "fused_masked")):
+        original = getattr(_dispatch, name)
 
-    def scan(layers, calls, aligned=False):
-        taken.append(("scan", len(layers)))
-        return original_scan(layers, calls, aligned)
+        def runner(layers, calls, aligned=False, original=original, kernel=kernel):
+            taken.append((kernel, len(layers)))
+            return original(layers, calls, aligned)
 
-    def fused(layers, calls, aligned=False):
-        taken.append(("fused", len(layers)))
-        return original_fused(layers, calls, aligned)
-
-    monkeypatch.setattr(_dispatch, "run_scan", scan)
-    monkeypatch.setattr(_dispatch, "run_fused", fused)
+        monkeypatch.setattr(_dispatch, name, runner)
     return taken
 
 
@@ -183,7 +184,9 @@ def test_bidirectional_pairs_match_separate_loops(monkeypatch, make_backward, gr
     taken = _record(monkeypatch)
     with torch.set_grad_enabled(grad):
         got = bi(x, mask=mask)
-    assert sorted(taken) == ([("scan", 1), ("scan", 1)] if masked else expected)
+    if masked:
+        expected = sorted((_dispatch.kernel_for(d, d.prepare_call(x, None, mask, None, None)), 1) for d in bi._directions)
+    assert sorted(taken) == expected
     want = reference(x, mask=mask)
     for a, b in zip(got, want):
         torch.testing.assert_close(a, b, atol=1e-5, rtol=0)

@@ -278,7 +278,9 @@ def test_loop_fallback_predicate(make, reason):
     [
         (lambda: LSTM(U), False, False, "fused"),
         (lambda: LSTM(U), True, False, "fused"),
-        (lambda: LSTM(U), False, True, "scan"),
+        (lambda: LSTM(U), False, True, "fused_masked"),
+        (lambda: LSTM(U, return_state=True), False, True, "scan"),
+        (lambda: GRU(U, return_state=True), False, True, "fused_masked"),
         (lambda: GRU(U), False, False, "fused"),
         (lambda: SimpleRNN(U, activation="relu"), False, False, "fused"),
         (lambda: SimpleRNN(U, activation="softsign"), False, False, "scan"),
