@@ -53,6 +53,7 @@ DERIVATIVES: dict[Callable[..., Tensor], Callable[[Tensor], Tensor]] = {
 _IN_PLACE: dict[Callable[..., Tensor], Callable[..., Tensor]] = {
     activations.tanh: torch.tanh,
     activations.sigmoid: torch.sigmoid,
+    activations.relu: lambda x, out: torch.clamp_min(x, 0.0, out=out),
 }
 
 
