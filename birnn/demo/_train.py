@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .. import layers
+from .. import callbacks, layers, optimizers
 from ..models import Sequential
 from ._data import PAD, VOCABULARY_SIZE, build_dataset
 from ._figure import matplotlib_missing, write_figure
@@ -96,11 +96,14 @@ def run_demo(
     for name, model in models.items():
         torch.manual_seed(seed)
         model.to(target)
-        model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        # clipped gradients and the best epoch's weights: the same recipe for both models
+        model.compile(optimizer=optimizers.Adam(clipnorm=1.0), loss="sparse_categorical_crossentropy",
+                      metrics=["accuracy"])
         if verbose:
             print(f"\n{name}: {model.count_params()} weights")
+        best = callbacks.EarlyStopping(monitor="val_loss", patience=epochs, restore_best_weights=True)
         history = model.fit(data.train.x, data.train.y, batch_size=32, epochs=epochs, shuffle=True,
-                            validation_data=(data.test.x, data.test.y), verbose=verbose)
+                            validation_data=(data.test.x, data.test.y), callbacks=[best], verbose=verbose)
         histories[name] = dict(history.history)
     real = data.test.x != PAD
     predictions = {name: model.predict(data.test.x, verbose=0).argmax(-1) for name, model in models.items()}
