@@ -109,6 +109,7 @@ def _draw_code(ax: Axes, lines: list[str], predicted: list[list[int]], truth: li
     width_points = ax.get_position().width * ax.figure.get_figwidth() * 72
     height_points = ax.get_position().height * ax.figure.get_figheight() * 72
     size = min(width_points / (columns * _ADVANCE), 0.8 * height_points / max(1, len(lines)), 11.0)
+    ax.set_xlim(0, width_points / (size * _ADVANCE))  # one x unit = one character's advance at this size
     for row, (line, classes, true) in enumerate(zip(lines, predicted, truth)):
         errors = [int(p != t) for p, t in zip(classes, true)]
         for start, stop, error in _runs(errors):
