@@ -49,7 +49,7 @@ def register(obj: T | None = None, *, package: str | None = None, name: str | No
     """
 
     def decorate(target: T) -> T:
-        bare = name or getattr(target, "__name__")
+        bare = name or target.__name__
         key = f"{package}>{bare}" if package else bare
         _BY_NAME[key] = target
         _NAME_OF[target] = key

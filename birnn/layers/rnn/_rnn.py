@@ -99,7 +99,6 @@ class RNN(Layer):
     """
 
     supports_masking = True
-    _implicit_flags: ClassVar[dict[str, Any]] = {}
 
     def __init__(
         self,

@@ -202,7 +202,7 @@ def _gru_backward(saved, d_hs, d_h, *, sigma, phi, **_):
     d_hu = hs.new_empty(total, 3 * u)
     d_a = torch.empty_like(hs)
     d_next = carry = None
-    for n, s in reversed(layout.steps):
+    for _, s in reversed(layout.steps):
         dh = _recurrent_grad(d_next, kernel, up_h[s], carry)
         torch.mul(dh, p_z[s], out=d_hu[s, :u])
         da = torch.mul(dh, p_a[s], out=d_a[s])
@@ -234,7 +234,7 @@ def _simple_backward(saved, d_hs, d_h, *, phi, **_):
     up_h = layout.with_final(d_hs, d_h, h0.shape[0])
     d_a = torch.empty_like(hs)
     d_next = None
-    for n, s in reversed(layout.steps):
+    for _, s in reversed(layout.steps):
         d_next = torch.mul(_recurrent_grad(d_next, kernel, up_h[s]), p[s], out=d_a[s])
     total = hs.shape[0]
     d_h0 = up_h[total:].clone()
