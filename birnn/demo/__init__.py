@@ -5,7 +5,12 @@ labelled per character by the ``tokenize`` module. A character's class often dep
 comes *after* it (the ``i`` of ``if`` vs ``id``, the ``f`` of ``f"..."``), which is what a
 ``Bidirectional`` layer adds over a one-directional one.
 
-Run it as ``birnn demo`` (or ``python -m birnn demo``).
+Run it as ``birnn demo`` (or ``python -m birnn demo``, or :func:`run_demo`); its pieces are public too.
+
+Example:
+    >>> from birnn.demo import CLASSES, label_source
+    >>> [CLASSES[k] for k in label_source("id if")]
+    ['identifier', 'identifier', 'whitespace', 'keyword', 'keyword']
 """
 
 from ._data import OOV as OOV
@@ -22,5 +27,13 @@ from ._figure import matplotlib_missing as matplotlib_missing
 from ._figure import write_figure as write_figure
 from ._labels import CLASSES as CLASSES
 from ._labels import label_source as label_source
+from ._run import SIZES as SIZES
+from ._run import DemoResult as DemoResult
+from ._run import dataset_size as dataset_size
+from ._run import resolve_device as resolve_device
+from ._run import run_demo as run_demo
 from ._table import AccuracyTable as AccuracyTable
 from ._table import accuracy_table as accuracy_table
+from ._train import build_tagger as build_tagger
+from ._train import compile_tagger as compile_tagger
+from ._train import train_tagger as train_tagger

@@ -2,8 +2,8 @@
 
 Inputs are character ids from a small fixed vocabulary (:data:`PAD` = 0 pads, :data:`OOV` = 1 for
 any character outside tab, newline and printable ASCII); targets are class indices into
-:data:`~birnn.demo.CLASSES` (fewer than 256, so stored as ``uint8``). Each file is cut into windows of ``window`` characters (the last one
-right-padded), so no window mixes two files.
+:data:`~birnn.demo.CLASSES` (fewer than 256, so stored as ``uint8``). Each file is cut into
+windows of ``window`` characters (the last one right-padded), so no window mixes two files.
 
 Held-out data is split by *file*: a file's windows are all in training or all held out, so the
 held-out score measures code the model has never seen. Everything is deterministic given the seed:
@@ -27,16 +27,16 @@ import numpy as np
 from ._labels import label_source
 
 __all__ = [
-    "PAD",
     "OOV",
+    "PAD",
     "VOCABULARY_SIZE",
+    "Dataset",
     "SourceError",
     "Split",
-    "Dataset",
-    "encode",
-    "decode",
-    "find_sources",
     "build_dataset",
+    "decode",
+    "encode",
+    "find_sources",
 ]
 
 PAD: Final = 0
@@ -278,9 +278,9 @@ def build_dataset(
             if train_count >= train_windows:
                 break
     if not training:
-        usable = len(held_out)
+        skipped = f"; {len(unreadable)} did not tokenize" if unreadable else ""
         raise SourceError(f"Need at least two Python files that tokenize in {str(root)!r} (one to train on, one to "
-                          f"hold out), found {usable}" + (f"; {len(unreadable)} did not tokenize" if unreadable else ""))
+                          f"hold out), found {len(held_out)}{skipped}")
     return Dataset(
         train=_choose(training, train_windows, per_file, rng),
         test=_choose(held_out, test_windows, per_file, rng),

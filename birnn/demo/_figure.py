@@ -19,6 +19,7 @@ from ._labels import CLASSES
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 __all__ = ["COLORS", "matplotlib_missing", "snippet_lines", "write_figure"]
 
@@ -99,17 +100,18 @@ def _runs(values: Sequence[int]) -> list[tuple[int, int, int]]:
     return runs
 
 
-def _draw_code(ax: Axes, lines: list[str], predicted: list[list[int]], truth: list[list[int]]) -> None:
+def _draw_code(
+    ax: Axes, figure: Figure, lines: list[str], predicted: list[list[int]], truth: list[list[int]]
+) -> None:
     """Write ``lines`` in ``ax``, each character in the colour of its predicted class, errors on red."""
     from matplotlib.patches import Rectangle
 
     columns = max(1, max(map(len, lines), default=1))
-    ax.set_xlim(0, columns)
-    ax.set_ylim(-len(lines), 0)
-    width_points = ax.get_position().width * ax.figure.get_figwidth() * 72
-    height_points = ax.get_position().height * ax.figure.get_figheight() * 72
+    width_points = ax.get_position().width * figure.get_figwidth() * 72
+    height_points = ax.get_position().height * figure.get_figheight() * 72
     size = min(width_points / (columns * _ADVANCE), 0.8 * height_points / max(1, len(lines)), 11.0)
     ax.set_xlim(0, width_points / (size * _ADVANCE))  # one x unit = one character's advance at this size
+    ax.set_ylim(-len(lines), 0)
     for row, (line, classes, true) in enumerate(zip(lines, predicted, truth)):
         errors = [int(p != t) for p, t in zip(classes, true)]
         for start, stop, error in _runs(errors):
@@ -156,6 +158,7 @@ def write_figure(
     """
     from matplotlib.figure import Figure
     from matplotlib.patches import Patch
+    from matplotlib.ticker import MaxNLocator
 
     lines, per_line = snippet_lines(snippet_ids, {"tokenize": snippet_truth, **snippet_predictions})
     names = list(snippet_predictions)
@@ -177,7 +180,7 @@ def write_figure(
         ax.grid(alpha=0.3)
         if ax.lines:
             ax.legend(fontsize=8)
-            ax.xaxis.get_major_locator().set_params(integer=True)
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     panels = [figure.add_subplot(grid[row, :]) for row in range(1, len(names) + 2)]
     total = sum(map(len, lines))
     for ax, name in zip(panels, ["tokenize", *names]):
@@ -191,6 +194,6 @@ def write_figure(
     legend.legend(handles=handles, loc="center", ncol=len(handles), frameon=False, fontsize=9)
     figure.draw_without_rendering()  # runs the layout, so that the code panels know their size in points
     for ax, name in zip(panels, ["tokenize", *names]):
-        _draw_code(ax, lines, per_line[name], per_line["tokenize"])
+        _draw_code(ax, figure, lines, per_line[name], per_line["tokenize"])
     figure.savefig(path, dpi=110)
     return Path(path)

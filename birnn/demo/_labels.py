@@ -29,6 +29,7 @@ from __future__ import annotations
 import io
 import keyword
 import tokenize
+from token import EXACT_TOKEN_TYPES
 from typing import Final
 
 __all__ = ["CLASSES", "label_source"]
@@ -104,6 +105,8 @@ def label_source(text: str) -> bytes:
                                  f"{text[start:end]!r} there")
             if token.type == tokenize.NAME:
                 label = KEYWORD if keyword.iskeyword(token.string) else IDENTIFIER
+            elif token.type == tokenize.OP and token.string not in EXACT_TOKEN_TYPES:
+                label = OTHER  # 3.12+ reports a stray `$` or `?` as OP, 3.11 as ERRORTOKEN
             else:
                 label = {tokenize.NUMBER: NUMBER, tokenize.STRING: STRING, tokenize.OP: OPERATOR}.get(
                     token.type, COMMENT)

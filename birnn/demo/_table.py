@@ -27,7 +27,7 @@ class AccuracyTable:
     overall: Mapping[str, float]
 
     def format(self, markdown: bool = False) -> str:
-        """The table as aligned text, or as a Markdown table; the last column compares the last two models.
+        """The table as aligned text, or as Markdown; a last column compares the last two models (points).
 
         Example:
             >>> table = accuracy_table(np.array([0, 0, 1, 1]), {"a": np.array([0, 1, 1, 1]),
@@ -41,18 +41,22 @@ class AccuracyTable:
             |:--|--:|--:|--:|--:|
         """
         names = list(self.accuracy)
-        header = ["class", "characters", *names, "change"]
-        rows = [[c, f"{n:,}", *(self.accuracy[m][i] for m in names)] for i, (c, n) in enumerate(zip(self.classes, self.counts))]
-        rows.append(["overall", f"{sum(self.counts):,}", *(self.overall[m] for m in names)])
-        cells = [[*row[:2], *(_percent(v) for v in row[2:]), _change(row[-2], row[-1])] for row in rows]
+        header = ["class", "characters", *names] + (["change"] if len(names) > 1 else [])
+        scores = [[self.accuracy[m][i] for m in names] for i in range(len(self.classes))]
+        scores.append([self.overall[m] for m in names])
+        counts = [*self.counts, sum(self.counts)]
+        cells = [
+            [name, f"{count:,}", *map(_percent, row)] + ([_change(row[-2], row[-1])] if len(row) > 1 else [])
+            for name, count, row in zip([*self.classes, "overall"], counts, scores)
+        ]
         if markdown:
             lines = ["| " + " | ".join(header) + " |", "|:--|" + "--:|" * (len(header) - 1)]
             lines += ["| " + " | ".join(row) + " |" for row in cells]
             return "\n".join(lines)
-        widths = [max(len(str(r[k])) for r in [header, *cells]) for k in range(len(header))]
+        widths = [max(len(row[k]) for row in [header, *cells]) for k in range(len(header))]
         return "\n".join(
-            "  ".join(str(v).ljust(w) if k == 0 else str(v).rjust(w) for k, (v, w) in enumerate(zip(r, widths)))
-            for r in [header, *cells]
+            "  ".join(v.ljust(w) if k == 0 else v.rjust(w) for k, (v, w) in enumerate(zip(row, widths)))
+            for row in [header, *cells]
         )
 
 
