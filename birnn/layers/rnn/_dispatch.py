@@ -5,12 +5,14 @@ Three implementations compute the same thing (tests hold them to 1e-5 / 1e-4 of 
 * ``"loop"``: ``_loop.run_loop`` over the cell's step, autograd per step. It runs everything:
   user cells, ``constants``, recurrent dropout, any activation, ``use_cudnn=False``.
 * ``"scan"``: the sequence-level kernels of ``_scan`` (hand-written back-propagation through time,
-  masks of any pattern as packed sequences, whole-sequence GEMMs on the fastest engine). For
-  birnn's own cells whose activations have a known derivative (``_scan.DERIVATIVES``).
+  masks of any pattern as packed sequences, whole-sequence GEMMs). For birnn's own cells whose
+  activations have a known derivative (``_scan.DERIVATIVES``). Their time loops are compiled
+  (``_native``) where a C++ toolchain exists, Python-driven otherwise.
 * ``"fused"``: PyTorch's own recurrent kernels (``torch._VF.lstm`` / ``gru`` / ``rnn_tanh`` /
   ``rnn_relu``: cuDNN on CUDA, oneDNN on CPU) for the exact configurations they implement
-  (tanh/sigmoid LSTM, reset-after GRU, tanh/relu SimpleRNN) without a mask: their per-step work
-  runs in C++, which beats the sequence kernels' Python-driven steps (see ``benchmarks/``).
+  (tanh/sigmoid LSTM, reset-after GRU, tanh/relu SimpleRNN) without a mask. They win at inference
+  and on CUDA; when training on the CPU the compiled sequence kernels are faster (the benchmark's
+  LSTM, GRU and masked steps, ``benchmarks/``), so grad mode on the CPU picks ``"scan"``.
 
 * ``"fused_masked"``: the same kernels under a mask of any pattern: valid steps compacted, rows
   grouped by length, each group run for its own length (``run_fused_masked``). Not for an LSTM whose
@@ -34,6 +36,7 @@ import torch
 from torch import Tensor
 
 from ... import activations
+from . import _native
 from ._concurrent import concurrently
 from ._loop import run_loop
 from ._packing import Packing, pack, unpack_last, unpack_sequence
@@ -96,12 +99,19 @@ def choose(layer: RNN, *, mask: Tensor | None, training: bool, constants: Any, i
         # exporters and compilers see plain tensor ops: PyTorch's kernel (one ONNX LSTM/GRU/RNN node)
         # or the step loop, never the sequence kernels' Python-level autograd functions
         return "fused" if mask is None and _fused_name(layer) is not None else "loop"
-    if _fused_name(layer) is not None:
+    if _fused_name(layer) is not None and not _compiled_training(inputs):
         if mask is None:
             return "fused"
         if _cell_kind(layer) != "lstm" or not (layer.return_state or layer.stateful):
             return "fused_masked"
     return "scan"
+
+
+def _compiled_training(inputs: Tensor) -> bool:
+    """Training on the CPU with the compiled sequence kernels (``_native``), which beat PyTorch's fused
+    kernels there once a backward pass follows (``benchmarks/``). Weights may require grad even when
+    the inputs do not, so grad mode alone decides."""
+    return torch.is_grad_enabled() and inputs.device.type == "cpu" and _native.available()
 
 
 def _torch_order(weight: Tensor, kind: str, units: int) -> Tensor:

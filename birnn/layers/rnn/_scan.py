@@ -11,6 +11,10 @@ the whole sequence in large operations on the fastest GEMM engine (``_gemm``). T
 stays outside (one ``_gemm.linear`` over all packed steps), so its gradients are also two large
 multiplies.
 
+Each time loop has two engines with identical results: the compiled loops of ``_native`` (CPU,
+where a C++ toolchain exists) and the Python loops below (any device, and the reference the
+compiled ones are tested against).
+
 Activations are arbitrary as long as their derivative can be written from their output
 (:data:`DERIVATIVES`): Keras's ``tanh``, ``sigmoid``, ``relu``, ``linear``, ``hard_sigmoid`` (both
 versions) and ``softsign``.
@@ -23,11 +27,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import ModuleType
 
 import torch
 from torch import Tensor
 
 from ... import _gemm, activations
+from . import _native
 from ._packing import prev_index
 
 __all__ = ["DERIVATIVES", "Job", "scan", "lstm_scan", "gru_scan", "simple_scan"]
@@ -69,6 +75,7 @@ def _activate(fn: Activation, x: Tensor, out: Tensor) -> Tensor:
 class _Layout:
     """Step slices of the packed rows and where each row's first and last steps live."""
 
+    sizes: list[int]
     steps: list[tuple[int, slice]]
     previous: Tensor  # (S,) packed row of the step before, or S + row for the initial state
     last: Tensor  # (N,) packed row of each row's last step, or S + row for an empty row
@@ -84,7 +91,7 @@ class _Layout:
         starts = torch.cat([torch.zeros(1, dtype=torch.long), sizes.cumsum(0)])
         rows_index = torch.arange(rows)
         last = torch.where(lengths > 0, starts[(lengths - 1).clamp(min=0)] + rows_index, offset + rows_index)
-        return _Layout(steps, prev_index(batch_sizes, device), last.to(device))
+        return _Layout(list(batch_sizes), steps, prev_index(batch_sizes, device), last.to(device))
 
     def gather(self, packed: Tensor, initial: Tensor, index: Tensor) -> Tensor:
         return torch.cat([packed, initial]).index_select(0, index)
@@ -117,9 +124,32 @@ def _recurrent_grad(dz_next: Tensor | None, kernel: Tensor, upstream: Tensor, ca
     return out
 
 
+def _compiled(*tensors: Tensor | None) -> ModuleType | None:
+    """The compiled loops (``_native``) when they are enabled and every tensor is on the CPU."""
+    if all(t is None or t.device.type == "cpu" for t in tensors) and _native.available():
+        return _native.extension()
+    return None
+
+
+def _dense(t: Tensor | None, like: Tensor) -> Tensor:
+    return torch.zeros_like(like) if t is None else t.contiguous()
+
+
+def _weight_grad(layout: _Layout, hs: Tensor, h0: Tensor, d_pre: Tensor) -> Tensor:
+    """Gradient of the recurrent kernel: every step's previous state times its pre-activation gradient."""
+    return torch.mm(layout.gather(hs, h0, layout.previous).t(), d_pre)
+
+
 def _lstm_forward(xp, h0, c0, kernel, *, batch_sizes, sigma, phi):
     n_rows, u = h0.shape
     layout = _Layout.of(batch_sizes, n_rows, xp.device)
+    native = _compiled(xp, h0, c0, kernel)
+    if native is not None:
+        ids = _native.ACTIVATIONS
+        hs, cs, gates = native.lstm_forward(xp.contiguous(), h0.contiguous(), c0.contiguous(), kernel.contiguous(),
+                                            batch_sizes, ids[sigma], ids[phi])
+        outputs = (hs, layout.gather(hs, h0, layout.last), layout.gather(cs, c0, layout.last))
+        return outputs, (native, layout, h0, c0, kernel, hs, cs, None, gates)
     kernel_t = kernel.t().contiguous()
     total = xp.shape[0]
     gates = torch.empty_like(xp)
@@ -134,11 +164,16 @@ def _lstm_forward(xp, h0, c0, kernel, *, batch_sizes, sigma, phi):
         torch.mul(g[:, 3 * u :], _activate(phi, c, tcs[s]), out=hs[s])
         h_prev, c_prev = hs[s], cs[s]
     outputs = (hs, layout.gather(hs, h0, layout.last), layout.gather(cs, c0, layout.last))
-    return outputs, (layout, h0, c0, kernel, hs, cs, tcs, gates)
+    return outputs, (None, layout, h0, c0, kernel, hs, cs, tcs, gates)
 
 
 def _lstm_backward(saved, d_hs, d_h, d_c, *, sigma, phi, **_):
-    layout, h0, c0, kernel, hs, cs, tcs, gates = saved
+    native, layout, h0, c0, kernel, hs, cs, tcs, gates = saved
+    if native is not None:
+        ids = _native.ACTIVATIONS
+        dz, d_h0, d_c0 = native.lstm_backward(_dense(d_hs, hs), _dense(d_h, h0), _dense(d_c, c0), c0.contiguous(),
+                                              kernel.contiguous(), cs, gates, layout.sizes, ids[sigma], ids[phi])
+        return dz, d_h0, d_c0, _weight_grad(layout, hs, h0, dz)
     d_sigma, d_phi = DERIVATIVES[sigma], DERIVATIVES[phi]
     n_rows, u = h0.shape
     i, f, g, o = gates.split(u, dim=1)
@@ -165,14 +200,20 @@ def _lstm_backward(saved, d_hs, d_h, d_c, *, sigma, phi, **_):
         n0 = dz_next.shape[0]
         d_h0[:n0] += _gemm.matmul(dz_next, kernel)
         d_c0[:n0] += dc_carry
-    d_kernel = _gemm.matmul(layout.gather(hs, h0, layout.previous).t().contiguous(), dz.t().contiguous())
-    return dz, d_h0, d_c0, d_kernel
+    return dz, d_h0, d_c0, _weight_grad(layout, hs, h0, dz)
 
 
 def _gru_forward(xp, h0, kernel, bias, *, batch_sizes, sigma, phi):
     """``reset_after=True`` GRU; ``bias`` is the recurrent bias row (or ``None``)."""
     n_rows, u = h0.shape
     layout = _Layout.of(batch_sizes, n_rows, xp.device)
+    native = _compiled(xp, h0, kernel, bias)
+    if native is not None:
+        ids = _native.ACTIVATIONS
+        hs, zr, cand, hu_h = native.gru_forward(xp.contiguous(), h0.contiguous(), kernel.contiguous(),
+                                                None if bias is None else bias.contiguous(), batch_sizes,
+                                                ids[sigma], ids[phi])
+        return (hs, layout.gather(hs, h0, layout.last)), (native, layout, h0, kernel, bias is not None, hs, zr, cand, hu_h)
     kernel_t = kernel.t().contiguous()
     total = xp.shape[0]
     zr = xp.new_empty(total, 2 * u)
@@ -185,11 +226,17 @@ def _gru_forward(xp, h0, kernel, bias, *, batch_sizes, sigma, phi):
         c = _activate(phi, torch.addcmul(xp[s, 2 * u :], gates[:, u:], hu_h[s]), cand[s])
         torch.addcmul(c, gates[:, :u], h_prev[:n] - c, out=hs[s])
         h_prev = hs[s]
-    return (hs, layout.gather(hs, h0, layout.last)), (layout, h0, kernel, bias is not None, hs, zr, cand, hu_h)
+    return (hs, layout.gather(hs, h0, layout.last)), (None, layout, h0, kernel, bias is not None, hs, zr, cand, hu_h)
 
 
 def _gru_backward(saved, d_hs, d_h, *, sigma, phi, **_):
-    layout, h0, kernel, has_bias, hs, zr, cand, hu_h = saved
+    native, layout, h0, kernel, has_bias, hs, zr, cand, hu_h = saved
+    if native is not None:
+        ids = _native.ACTIVATIONS
+        d_hu, d_a, d_h0 = native.gru_backward(_dense(d_hs, hs), _dense(d_h, h0), h0.contiguous(), kernel.contiguous(),
+                                              hs, zr, cand, hu_h, layout.sizes, ids[sigma], ids[phi])
+        d_xp = torch.cat([d_hu[:, : 2 * h0.shape[1]], d_a], dim=1)
+        return d_xp, d_h0, _weight_grad(layout, hs, h0, d_hu), (d_hu.sum(0) if has_bias else None)
     d_sigma, d_phi = DERIVATIVES[sigma], DERIVATIVES[phi]
     n_rows, u = h0.shape
     z, r = zr[:, :u], zr[:, u:]
@@ -214,22 +261,30 @@ def _gru_backward(saved, d_hs, d_h, *, sigma, phi, **_):
     if d_next is not None:
         d_h0[: d_next.shape[0]] += _gemm.matmul_add(d_next, kernel, carry)
     d_xp = torch.cat([d_hu[:, : 2 * u], d_a], dim=1)
-    d_kernel = _gemm.matmul(previous.t().contiguous(), d_hu.t().contiguous())
-    return d_xp, d_h0, d_kernel, (d_hu.sum(0) if has_bias else None)
+    return d_xp, d_h0, _weight_grad(layout, hs, h0, d_hu), (d_hu.sum(0) if has_bias else None)
 
 
 def _simple_forward(xp, h0, kernel, *, batch_sizes, phi):
     layout = _Layout.of(batch_sizes, h0.shape[0], xp.device)
+    native = _compiled(xp, h0, kernel)
+    if native is not None:
+        hs = native.simple_forward(xp.contiguous(), h0.contiguous(), kernel.contiguous(), batch_sizes,
+                                   _native.ACTIVATIONS[phi])
+        return (hs, layout.gather(hs, h0, layout.last)), (native, layout, h0, kernel, hs)
     kernel_t = kernel.t().contiguous()
     hs = torch.empty_like(xp)
     h_prev = h0
     for n, s in layout.steps:
         h_prev = _activate(phi, _gemm.matmul_add(h_prev[:n], kernel_t, xp[s]), hs[s])
-    return (hs, layout.gather(hs, h0, layout.last)), (layout, h0, kernel, hs)
+    return (hs, layout.gather(hs, h0, layout.last)), (None, layout, h0, kernel, hs)
 
 
 def _simple_backward(saved, d_hs, d_h, *, phi, **_):
-    layout, h0, kernel, hs = saved
+    native, layout, h0, kernel, hs = saved
+    if native is not None:
+        d_a, d_h0 = native.simple_backward(_dense(d_hs, hs), _dense(d_h, h0), kernel.contiguous(), hs, layout.sizes,
+                                           _native.ACTIVATIONS[phi])
+        return d_a, d_h0, _weight_grad(layout, hs, h0, d_a)
     p = DERIVATIVES[phi](hs)
     up_h = layout.with_final(d_hs, d_h, h0.shape[0])
     d_a = torch.empty_like(hs)
@@ -240,8 +295,7 @@ def _simple_backward(saved, d_hs, d_h, *, phi, **_):
     d_h0 = up_h[total:].clone()
     if d_next is not None:
         d_h0[: d_next.shape[0]] += _gemm.matmul(d_next, kernel)
-    d_kernel = _gemm.matmul(layout.gather(hs, h0, layout.previous).t().contiguous(), d_a.t().contiguous())
-    return d_a, d_h0, d_kernel
+    return d_a, d_h0, _weight_grad(layout, hs, h0, d_a)
 
 
 @dataclass(frozen=True)

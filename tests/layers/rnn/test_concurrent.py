@@ -51,3 +51,12 @@ def test_errors_in_a_task_propagate():
         assert "boom" in str(error)
     else:
         raise AssertionError("the task's error was swallowed")
+
+
+def test_each_task_runs_on_one_openmp_thread_and_the_caller_gets_its_threads_back():
+    before = torch.get_num_threads()
+    seen = _concurrent.in_parallel([torch.get_num_threads, torch.get_num_threads])
+    assert torch.get_num_threads() == before
+    if before >= 2 and _concurrent._openmp() is not None:
+        assert seen == [1, 1]  # and the worker thread never starts an OpenMP team of its own
+        assert _concurrent.in_parallel([lambda: 0, torch.get_num_threads])[1] == 1

@@ -1,4 +1,5 @@
-"""The three kernels (step loop, sequence scan, PyTorch fused) agree: outputs 1e-5, gradients 1e-4."""
+"""The kernels (step loop, sequence scan with compiled or Python loops, PyTorch fused) agree:
+outputs 1e-5, gradients 1e-4."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import torch
 
 from birnn import _gemm
 from birnn.layers import GRU, LSTM, SimpleRNN
-from birnn.layers.rnn import _dispatch, _packing
+from birnn.layers.rnn import _dispatch, _native, _packing
 
 N, T, F, U = 4, 6, 3, 5
 MASKS = {
@@ -42,7 +43,7 @@ def _outputs_and_grads(layer, x, mask, init):
     return outputs, torch.autograd.grad(loss, [x, *init, *layer.weights])
 
 
-@pytest.mark.parametrize("onednn", [True, False])
+@pytest.mark.parametrize("onednn, native", [(True, True), (True, False), (False, False)])
 @pytest.mark.parametrize(
     "layer, mask_name, return_sequences, go_backwards, zero_output_for_mask",
     [
@@ -53,7 +54,7 @@ def _outputs_and_grads(layer, x, mask, init):
     ],
     ids=str,
 )
-def test_fast_kernels_match_loop(layer, mask_name, return_sequences, go_backwards, zero_output_for_mask, onednn):
+def test_fast_kernels_match_loop(layer, mask_name, return_sequences, go_backwards, zero_output_for_mask, onednn, native):
     cls, kwargs = layer
     fast, reference = _pair(cls, kwargs, return_sequences=return_sequences, go_backwards=go_backwards,
                             zero_output_for_mask=zero_output_for_mask)
@@ -61,14 +62,14 @@ def test_fast_kernels_match_loop(layer, mask_name, return_sequences, go_backward
     x = torch.randn(N, T, F, requires_grad=True)
     init = [torch.randn(N, U, requires_grad=True) for _ in range(2 if cls is LSTM else 1)]
     standard = not kwargs
-    if not standard:
+    if not standard or (native and _native.available()):  # training on the CPU: the compiled loops win
         expected = "scan"
     elif mask is None:
         expected = "fused"
     else:  # an LSTM that returns its cell state needs the sequence kernel under a mask
         expected = "scan" if cls is LSTM else "fused_masked"
-    assert _dispatch.choose(fast, mask=mask, training=False, constants=None, inputs=x) == expected
-    with _gemm.use_onednn(onednn):
+    with _gemm.use_onednn(onednn), _native.use_native(native):
+        assert _dispatch.choose(fast, mask=mask, training=False, constants=None, inputs=x) == expected
         got, got_grads = _outputs_and_grads(fast, x, mask, init)
     want, want_grads = _outputs_and_grads(reference, x, mask, init)
     for a, b in zip(got, want):
@@ -89,15 +90,19 @@ def test_fused_matches_loop_at_inference(cls, kwargs, go_backwards):
             torch.testing.assert_close(a, b, atol=1e-5, rtol=0)
 
 
-def test_input_dropout_runs_on_the_fused_path():
+@pytest.mark.parametrize("native, kernel", [(False, "fused"), (True, "scan")])
+def test_input_dropout_runs_on_the_fast_paths(native, kernel):
+    if native and not _native.available():
+        pytest.skip("the compiled loops are not available here (no C++ toolchain)")
     layer = LSTM(U, dropout=0.5, seed=4, return_sequences=True)
     x = torch.randn(N, T, F, requires_grad=True)
     layer.build(x.shape)
-    assert _dispatch.choose(layer, mask=None, training=True, constants=None, inputs=x) == "fused"
     twin = LSTM.from_config({**layer.get_config(), "name": "twin", "use_cudnn": False})
     twin.build(x.shape)
     twin.set_weights(layer.get_weights())
-    torch.testing.assert_close(layer(x, training=True), twin(x, training=True), atol=1e-5, rtol=0)
+    with _native.use_native(native):
+        assert _dispatch.choose(layer, mask=None, training=True, constants=None, inputs=x) == kernel
+        torch.testing.assert_close(layer(x, training=True), twin(x, training=True), atol=1e-5, rtol=0)
 
 
 def test_packing_round_trip():
@@ -112,13 +117,14 @@ def test_packing_round_trip():
     assert _packing.unpack_last(packed, p, zero_output_for_mask=True).flatten().tolist() == [0.0, 4.0]
 
 
+@pytest.mark.parametrize("native", [True, False], ids=["compiled", "python"])
 @pytest.mark.parametrize("batch_sizes, rows", [([3, 3, 2, 1], 4), ([2, 1], 3), ([], 2)])
 @pytest.mark.parametrize(
     "kind, activation_names",
     [("lstm", ("sigmoid", "tanh")), ("lstm", ("hard_sigmoid", "softsign")), ("gru", ("sigmoid", "tanh")),
      ("gru_no_bias", ("legacy_hard_sigmoid", "relu")), ("simple", ("tanh",)), ("simple", ("linear",))],
 )
-def test_scan_gradients_by_finite_differences(kind, activation_names, batch_sizes, rows):
+def test_scan_gradients_by_finite_differences(kind, activation_names, batch_sizes, rows, native):
     from birnn import activations
     from birnn.layers.rnn import _scan
 
@@ -137,7 +143,8 @@ def test_scan_gradients_by_finite_differences(kind, activation_names, batch_size
         fn, args = (lambda a, b, k: _scan.gru_scan(a, b, k, None, batch_sizes, *fns)), (make(total, 3 * u), make(rows, u), make(u, 3 * u))
     else:
         fn, args = (lambda a, b, k: _scan.simple_scan(a, b, k, batch_sizes, *fns)), (make(total, u), make(rows, u), make(u, u))
-    assert torch.autograd.gradcheck(fn, args)
+    with _native.use_native(native):
+        assert torch.autograd.gradcheck(fn, args)
 
 
 def _record(monkeypatch):
@@ -169,7 +176,8 @@ GRU_BACKWARD = lambda: GRU(U, go_backwards=True, return_sequences=True, return_s
     ],
 )
 @pytest.mark.parametrize("masked", [False, True])
-def test_bidirectional_pairs_match_separate_loops(monkeypatch, make_backward, grad, expected, masked):
+@pytest.mark.parametrize("native", [True, False], ids=["compiled", "python"])
+def test_bidirectional_pairs_match_separate_loops(monkeypatch, make_backward, grad, expected, masked, native):
     from birnn.layers import Bidirectional
 
     backward = make_backward() if make_backward else None
@@ -182,10 +190,12 @@ def test_bidirectional_pairs_match_separate_loops(monkeypatch, make_backward, gr
     reference.forward_layer.use_cudnn = reference.backward_layer.use_cudnn = False
     mask = torch.tensor(MASKS["holes"], dtype=torch.bool) if masked else None
     taken = _record(monkeypatch)
-    with torch.set_grad_enabled(grad):
+    with torch.set_grad_enabled(grad), _native.use_native(native):
         got = bi(x, mask=mask)
-    if masked:
-        expected = sorted((_dispatch.kernel_for(d, d.prepare_call(x, None, mask, None, None)), 1) for d in bi._directions)
+        if masked:
+            expected = sorted((_dispatch.kernel_for(d, d.prepare_call(x, None, mask, None, None)), 1) for d in bi._directions)
+        elif grad and native and _native.available():  # training on the CPU: the compiled sequence kernels
+            expected = [("scan", 1), ("scan", 1)]
     assert sorted(taken) == expected
     want = reference(x, mask=mask)
     for a, b in zip(got, want):

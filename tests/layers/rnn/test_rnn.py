@@ -10,7 +10,7 @@ import torch
 
 import birnn
 from birnn.layers import GRU, LSTM, RNN, GRUCell, Layer, LSTMCell, SimpleRNN, SimpleRNNCell, StackedRNNCells
-from birnn.layers.rnn import _dispatch
+from birnn.layers.rnn import _dispatch, _native
 from tests.harness import run_layer_test
 
 N, T, F, U = 3, 5, 4, 6
@@ -277,7 +277,6 @@ def test_loop_fallback_predicate(make, reason):
     "make, grad, masked, expected",
     [
         (lambda: LSTM(U), False, False, "fused"),
-        (lambda: LSTM(U), True, False, "fused"),
         (lambda: LSTM(U), False, True, "fused_masked"),
         (lambda: LSTM(U, return_state=True), False, True, "scan"),
         (lambda: GRU(U, return_state=True), False, True, "fused_masked"),
@@ -296,6 +295,30 @@ def test_kernel_choice(make, grad, masked, expected):
     mask = torch.ones(N, T, dtype=torch.bool) if masked else None
     with torch.set_grad_enabled(grad):
         assert _dispatch.choose(layer, mask=mask, training=False, constants=None, inputs=x) == expected
+
+
+@pytest.mark.parametrize(
+    "make, native, masked, expected",
+    [
+        (lambda: LSTM(U), False, False, "fused"),
+        (lambda: LSTM(U), True, False, "scan"),
+        (lambda: LSTM(U), False, True, "fused_masked"),
+        (lambda: LSTM(U), True, True, "scan"),
+        (lambda: GRU(U), True, False, "scan"),
+        (lambda: SimpleRNN(U, activation="relu"), True, True, "scan"),
+        (lambda: LSTM(U, use_cudnn=False), True, False, "loop"),
+    ],
+)
+def test_kernel_choice_while_training_on_the_cpu(make, native, masked, expected):
+    """With grad mode on, the compiled sequence kernels replace PyTorch's fused ones on the CPU."""
+    if native and not _native.available():
+        pytest.skip("the compiled loops are not available here (no C++ toolchain)")
+    layer = make()
+    x = torch.randn(N, T, F)
+    layer.build(x.shape)
+    mask = torch.ones(N, T, dtype=torch.bool) if masked else None
+    with torch.enable_grad(), _native.use_native(native):
+        assert _dispatch.choose(layer, mask=mask, training=True, constants=None, inputs=x) == expected
 
 
 def test_recurrent_dropout_forces_the_loop_only_when_training():

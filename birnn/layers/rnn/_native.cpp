@@ -1,0 +1,410 @@
+// The time loops of birnn's sequence kernels (_scan.py), compiled: forward and back-propagation
+// through time for LSTM, reset-after GRU and SimpleRNN over packed sequences.
+//
+// Layout (the same as _scan.py's Python loops, which these replace): packed rows, time-major; step t
+// is the contiguous block of the n_t rows still running (n_t non-increasing), so the state entering
+// step t is the first n_t rows of step t-1's block. States are sorted like the packed rows.
+// Activations are passed by id (ACTIVATIONS in _native.py); derivatives are taken from outputs.
+//
+// Per step there is one matrix multiply (at::mm / at::addmm into preallocated blocks) and one or two
+// element-wise passes written as plain loops that the compiler vectorises. The GIL is released, so
+// the two directions of a Bidirectional run on two threads at once.
+
+#include <torch/extension.h>
+
+#include <cmath>
+#include <vector>
+
+using at::Tensor;
+
+
+namespace {
+
+enum Activation : int64_t { TANH = 0, SIGMOID = 1, RELU = 2, LINEAR = 3, HARD_SIGMOID = 4, LEGACY_HARD_SIGMOID = 5, SOFTSIGN = 6 };
+
+// y[i] = f(y[i]) on a contiguous block.
+template <typename T>
+void activate(int64_t kind, T* __restrict y, int64_t count) {
+  switch (kind) {
+    case TANH:
+#pragma omp simd
+      for (int64_t i = 0; i < count; ++i) y[i] = std::tanh(y[i]);
+      break;
+    case SIGMOID:
+#pragma omp simd
+      for (int64_t i = 0; i < count; ++i) y[i] = T(1) / (T(1) + std::exp(-y[i]));
+      break;
+    case RELU:
+#pragma omp simd
+      for (int64_t i = 0; i < count; ++i) y[i] = y[i] > T(0) ? y[i] : T(0);
+      break;
+    case LINEAR:
+      break;
+    case HARD_SIGMOID:
+#pragma omp simd
+      for (int64_t i = 0; i < count; ++i) y[i] = std::min(std::max(y[i] + T(3), T(0)), T(6)) / T(6);
+      break;
+    case LEGACY_HARD_SIGMOID:
+#pragma omp simd
+      for (int64_t i = 0; i < count; ++i) y[i] = std::min(std::max(T(0.2) * y[i] + T(0.5), T(0)), T(1));
+      break;
+    case SOFTSIGN:
+#pragma omp simd
+      for (int64_t i = 0; i < count; ++i) y[i] = y[i] / (T(1) + std::abs(y[i]));
+      break;
+    default:
+      TORCH_CHECK(false, "birnn native kernels: unknown activation id ", kind);
+  }
+}
+
+// d[i] = f'(x) written with y = f(x), for y = src[i].
+template <typename T>
+void derivative(int64_t kind, const T* __restrict src, T* __restrict d, int64_t count) {
+  switch (kind) {
+    case TANH:
+#pragma omp simd
+      for (int64_t i = 0; i < count; ++i) d[i] = T(1) - src[i] * src[i];
+      break;
+    case SIGMOID:
+#pragma omp simd
+      for (int64_t i = 0; i < count; ++i) d[i] = src[i] * (T(1) - src[i]);
+      break;
+    case RELU:
+#pragma omp simd
+      for (int64_t i = 0; i < count; ++i) d[i] = src[i] > T(0) ? T(1) : T(0);
+      break;
+    case LINEAR:
+      for (int64_t i = 0; i < count; ++i) d[i] = T(1);
+      break;
+    case HARD_SIGMOID:
+    case LEGACY_HARD_SIGMOID: {
+      const T slope = kind == HARD_SIGMOID ? T(1) / T(6) : T(0.2);
+#pragma omp simd
+      for (int64_t i = 0; i < count; ++i) d[i] = (src[i] > T(0) && src[i] < T(1)) ? slope : T(0);
+      break;
+    }
+    case SOFTSIGN:
+#pragma omp simd
+      for (int64_t i = 0; i < count; ++i) d[i] = (T(1) - std::abs(src[i])) * (T(1) - std::abs(src[i]));
+      break;
+    default:
+      TORCH_CHECK(false, "birnn native kernels: unknown activation id ", kind);
+  }
+}
+
+std::vector<int64_t> offsets_of(const std::vector<int64_t>& sizes) {
+  std::vector<int64_t> offsets(sizes.size() + 1, 0);
+  for (size_t t = 0; t < sizes.size(); ++t) offsets[t + 1] = offsets[t] + sizes[t];
+  return offsets;
+}
+
+// The state entering step t: the first n rows of step t-1's block, or of the initial state.
+Tensor previous_block(const Tensor& packed, const Tensor& initial, const std::vector<int64_t>& offsets, size_t t, int64_t n) {
+  return t == 0 ? initial.narrow(0, 0, n) : packed.narrow(0, offsets[t - 1], n);
+}
+
+// ------------------------------------------------------------------------------ element-wise steps
+// One step's element-wise work on n rows of U units; the time loops below call these between their
+// matrix multiplies. Pointers are to contiguous row blocks; restrict lets the compiler vectorise.
+
+// z (n, 4U): recurrent part in, activated gates (i, f, g, o) out; then c and h.
+template <typename T>
+void lstm_cell_forward(T* __restrict z, const T* __restrict x, const T* __restrict c_prev, T* __restrict c,
+                       T* __restrict tc, T* __restrict h, int64_t n, int64_t U, int64_t sigma, int64_t phi) {
+  for (int64_t j = 0; j < n * 4 * U; ++j) z[j] += x[j];
+  for (int64_t r = 0; r < n; ++r) {
+    T* g = z + r * 4 * U;
+    activate(sigma, g, 2 * U);
+    activate(phi, g + 2 * U, U);
+    activate(sigma, g + 3 * U, U);
+    const T *i = g, *f = g + U, *cand = g + 2 * U;
+    T* cr = c + r * U;
+    const T* cp = c_prev + r * U;
+#pragma omp simd
+    for (int64_t j = 0; j < U; ++j) cr[j] = f[j] * cp[j] + i[j] * cand[j];
+  }
+  std::copy(c, c + n * U, tc);
+  activate(phi, tc, n * U);
+  for (int64_t r = 0; r < n; ++r) {
+    const T* o = z + r * 4 * U + 3 * U;
+    const T* tr = tc + r * U;
+    T* hr = h + r * U;
+#pragma omp simd
+    for (int64_t j = 0; j < U; ++j) hr[j] = o[j] * tr[j];
+  }
+}
+
+// dh = up + extra (extra: the recurrent gradient, or the final-state gradient on a row's last step).
+template <typename T>
+void lstm_cell_backward(const T* __restrict g, const T* __restrict c, const T* __restrict c_prev,
+                        const T* __restrict up, const T* __restrict rec, const T* __restrict final_h, int64_t n_next,
+                        T* __restrict carry, T* __restrict dz, T* __restrict d_gates, T* __restrict tc,
+                        T* __restrict d_tc, int64_t n, int64_t U, int64_t sigma, int64_t phi) {
+  derivative(sigma, g, d_gates, n * 4 * U);
+  std::copy(c, c + n * U, tc);
+  activate(phi, tc, n * U);
+  derivative(phi, tc, d_tc, n * U);
+  for (int64_t r = 0; r < n; ++r) {
+    const T *i = g + r * 4 * U, *f = i + U, *cand = i + 2 * U, *o = i + 3 * U;
+    T* dg = d_gates + r * 4 * U;
+    derivative(phi, cand, dg + 2 * U, U);
+    const T* __restrict extra = r < n_next ? rec + r * U : final_h + r * U;
+    const T *ur = up + r * U, *tr = tc + r * U, *dtr = d_tc + r * U, *cp = c_prev + r * U;
+    T* cr = carry + r * U;
+    T* dzr = dz + r * 4 * U;
+#pragma omp simd
+    for (int64_t j = 0; j < U; ++j) {
+      const T dh = ur[j] + extra[j];
+      const T dc = cr[j] + dh * o[j] * dtr[j];
+      dzr[j] = dc * cand[j] * dg[j];
+      dzr[U + j] = dc * cp[j] * dg[U + j];
+      dzr[2 * U + j] = dc * i[j] * dg[2 * U + j];
+      dzr[3 * U + j] = dh * tr[j] * dg[3 * U + j];
+      cr[j] = dc * f[j];
+    }
+  }
+}
+
+// hu (n, 3U): recurrent pre-activations (with the recurrent bias); x (n, 3U) the projected inputs.
+template <typename T>
+void gru_cell_forward(const T* __restrict hu, const T* __restrict x, const T* __restrict h_prev, T* __restrict zr,
+                      T* __restrict cand, T* __restrict hu_h, T* __restrict h, int64_t n, int64_t U, int64_t sigma,
+                      int64_t phi) {
+  for (int64_t r = 0; r < n; ++r) {
+    const T *xr = x + r * 3 * U, *ur = hu + r * 3 * U;
+    T* gr = zr + r * 2 * U;
+#pragma omp simd
+    for (int64_t j = 0; j < 2 * U; ++j) gr[j] = xr[j] + ur[j];
+    std::copy(ur + 2 * U, ur + 3 * U, hu_h + r * U);
+  }
+  activate(sigma, zr, n * 2 * U);
+  for (int64_t r = 0; r < n; ++r) {
+    const T *xr = x + r * 3 * U + 2 * U, *reset = zr + r * 2 * U + U, *hr = hu_h + r * U;
+    T* cr = cand + r * U;
+#pragma omp simd
+    for (int64_t j = 0; j < U; ++j) cr[j] = xr[j] + reset[j] * hr[j];
+  }
+  activate(phi, cand, n * U);
+  for (int64_t r = 0; r < n; ++r) {
+    const T *update = zr + r * 2 * U, *cr = cand + r * U, *pr = h_prev + r * U;
+    T* out = h + r * U;
+#pragma omp simd
+    for (int64_t j = 0; j < U; ++j) out[j] = cr[j] + update[j] * (pr[j] - cr[j]);
+  }
+}
+
+// carry: dh * z of the step after (a row's final-state gradient until its last step is reached).
+template <typename T>
+void gru_cell_backward(const T* __restrict zr, const T* __restrict cand, const T* __restrict hu_h,
+                       const T* __restrict h_prev, const T* __restrict up, const T* __restrict rec, int64_t n_next,
+                       T* __restrict carry, T* __restrict d_hu, T* __restrict d_a, T* __restrict d_zr,
+                       T* __restrict d_cand, int64_t n, int64_t U, int64_t sigma, int64_t phi) {
+  derivative(sigma, zr, d_zr, n * 2 * U);
+  derivative(phi, cand, d_cand, n * U);
+  for (int64_t r = 0; r < n; ++r) {
+    const T *z = zr + r * 2 * U, *reset = z + U, *c = cand + r * U, *pr = h_prev + r * U, *hr = hu_h + r * U;
+    const T *dz = d_zr + r * 2 * U, *dr = dz + U, *dc = d_cand + r * U, *ur = up + r * U;
+    const T* rr = rec + r * U;
+    const T next = r < n_next ? T(1) : T(0);  // rec rows past n_next are stale
+    T *cr = carry + r * U, *out = d_hu + r * 3 * U, *dar = d_a + r * U;
+#pragma omp simd
+    for (int64_t j = 0; j < U; ++j) {
+      const T dh = ur[j] + cr[j] + next * rr[j];
+      const T a = dh * (T(1) - z[j]) * dc[j];
+      out[j] = dh * (pr[j] - c[j]) * dz[j];
+      out[U + j] = a * hr[j] * dr[j];
+      out[2 * U + j] = a * reset[j];
+      dar[j] = a;
+      cr[j] = dh * z[j];
+    }
+  }
+}
+
+template <typename T>
+void simple_cell_forward(T* __restrict h, const T* __restrict x, int64_t count, int64_t phi) {
+  for (int64_t j = 0; j < count; ++j) h[j] += x[j];
+  activate(phi, h, count);
+}
+
+template <typename T>
+void simple_cell_backward(const T* __restrict hs, const T* __restrict up, const T* __restrict rec,
+                          const T* __restrict final_h, int64_t n_next, T* __restrict d_a, int64_t n, int64_t U,
+                          int64_t phi) {
+  derivative(phi, hs, d_a, n * U);
+  for (int64_t r = 0; r < n; ++r) {
+    const T* __restrict extra = r < n_next ? rec + r * U : final_h + r * U;
+    const T* ur = up + r * U;
+    T* dr = d_a + r * U;
+#pragma omp simd
+    for (int64_t j = 0; j < U; ++j) dr[j] *= ur[j] + extra[j];
+  }
+}
+
+// ------------------------------------------------------------------------------------- time loops
+
+template <typename T>
+const T* ptr(const Tensor& t, int64_t row, int64_t width) {
+  return t.data_ptr<T>() + row * width;
+}
+
+template <typename T>
+T* mut(Tensor& t, int64_t row, int64_t width) {
+  return t.data_ptr<T>() + row * width;
+}
+
+// Writes a @ b into the first rows of out (a narrow of a contiguous tensor is contiguous).
+void mm_into(Tensor out, const Tensor& a, const Tensor& b) { at::mm_out(out, a, b); }
+
+// xp (S, 4U) projected inputs (gate order i, f, g, o); h0, c0 (N, U); kernel (U, 4U).
+// Returns hs (S, U), cs (S, U), gates (S, 4U) activated.
+std::vector<Tensor> lstm_forward(const Tensor& xp, const Tensor& h0, const Tensor& c0, const Tensor& kernel,
+                                 const std::vector<int64_t>& sizes, int64_t sigma, int64_t phi) {
+  pybind11::gil_scoped_release no_gil;
+  const int64_t S = xp.size(0), N = h0.size(0), U = h0.size(1);
+  Tensor gates = at::empty_like(xp), hs = at::empty({S, U}, xp.options()), cs = at::empty({S, U}, xp.options());
+  Tensor tc = at::empty({N, U}, xp.options());
+  const auto offsets = offsets_of(sizes);
+  for (size_t t = 0; t < sizes.size(); ++t) {
+    const int64_t n = sizes[t], off = offsets[t];
+    mm_into(gates.narrow(0, off, n), previous_block(hs, h0, offsets, t, n), kernel);
+    const Tensor c_prev = previous_block(cs, c0, offsets, t, n);
+    AT_DISPATCH_FLOATING_TYPES(xp.scalar_type(), "lstm_forward", [&] {
+      lstm_cell_forward(mut<scalar_t>(gates, off, 4 * U), ptr<scalar_t>(xp, off, 4 * U), ptr<scalar_t>(c_prev, 0, U),
+                        mut<scalar_t>(cs, off, U), mut<scalar_t>(tc, 0, U), mut<scalar_t>(hs, off, U), n, U, sigma, phi);
+    });
+  }
+  return {hs, cs, gates};
+}
+
+// d_hs (S, U) upstream gradient of every output, d_h, d_c (N, U) of the final states.
+// Returns dz (S, 4U) (gradient of the gates' pre-activations, i.e. of xp), d_h0, d_c0.
+std::vector<Tensor> lstm_backward(const Tensor& d_hs, const Tensor& d_h, const Tensor& d_c, const Tensor& c0,
+                                  const Tensor& kernel, const Tensor& cs, const Tensor& gates,
+                                  const std::vector<int64_t>& sizes, int64_t sigma, int64_t phi) {
+  pybind11::gil_scoped_release no_gil;
+  const int64_t N = c0.size(0), U = c0.size(1);
+  auto options = gates.options();
+  Tensor dz = at::empty_like(gates), carry = d_c.clone(), d_h0 = d_h.clone(), recurrent = at::empty({N, U}, options);
+  Tensor d_gates = at::empty({N, 4 * U}, options), tc = at::empty({N, U}, options), d_tc = at::empty({N, U}, options);
+  const Tensor kernel_t = kernel.t();
+  const auto offsets = offsets_of(sizes);
+  const int64_t steps = static_cast<int64_t>(sizes.size());
+  for (int64_t t = steps - 1; t >= 0; --t) {
+    const int64_t n = sizes[t], off = offsets[t], n_next = t + 1 < steps ? sizes[t + 1] : 0;
+    if (n_next > 0) mm_into(recurrent.narrow(0, 0, n_next), dz.narrow(0, offsets[t + 1], n_next), kernel_t);
+    const Tensor c_prev = previous_block(cs, c0, offsets, t, n);
+    AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "lstm_backward", [&] {
+      lstm_cell_backward(ptr<scalar_t>(gates, off, 4 * U), ptr<scalar_t>(cs, off, U), ptr<scalar_t>(c_prev, 0, U),
+                         ptr<scalar_t>(d_hs, off, U), ptr<scalar_t>(recurrent, 0, U), ptr<scalar_t>(d_h, 0, U), n_next,
+                         mut<scalar_t>(carry, 0, U), mut<scalar_t>(dz, off, 4 * U), mut<scalar_t>(d_gates, 0, 4 * U),
+                         mut<scalar_t>(tc, 0, U), mut<scalar_t>(d_tc, 0, U), n, U, sigma, phi);
+    });
+  }
+  if (steps > 0) mm_into(d_h0.narrow(0, 0, sizes[0]), dz.narrow(0, 0, sizes[0]), kernel_t);
+  return {dz, d_h0, carry};
+}
+
+// xp (S, 3U) projected inputs with the input bias (gate order z, r, h); h0 (N, U); kernel (U, 3U);
+// bias: the recurrent bias row (3U) or None. Returns hs (S, U), zr (S, 2U) activated gates,
+// cand (S, U) candidate, hu_h (S, U) the recurrent part of the candidate's pre-activation.
+std::vector<Tensor> gru_forward(const Tensor& xp, const Tensor& h0, const Tensor& kernel, const c10::optional<Tensor>& bias,
+                                const std::vector<int64_t>& sizes, int64_t sigma, int64_t phi) {
+  pybind11::gil_scoped_release no_gil;
+  const int64_t S = xp.size(0), N = h0.size(0), U = h0.size(1);
+  auto options = xp.options();
+  Tensor hs = at::empty({S, U}, options), zr = at::empty({S, 2 * U}, options), cand = at::empty({S, U}, options),
+         hu_h = at::empty({S, U}, options), hu = at::empty({N, 3 * U}, options);
+  const bool has_bias = bias.has_value() && bias->defined();
+  const auto offsets = offsets_of(sizes);
+  for (size_t t = 0; t < sizes.size(); ++t) {
+    const int64_t n = sizes[t], off = offsets[t];
+    const Tensor h_prev = previous_block(hs, h0, offsets, t, n);
+    Tensor block = hu.narrow(0, 0, n);
+    if (has_bias) at::addmm_out(block, *bias, h_prev, kernel);
+    else at::mm_out(block, h_prev, kernel);
+    AT_DISPATCH_FLOATING_TYPES(xp.scalar_type(), "gru_forward", [&] {
+      gru_cell_forward(ptr<scalar_t>(hu, 0, 3 * U), ptr<scalar_t>(xp, off, 3 * U), ptr<scalar_t>(h_prev, 0, U),
+                       mut<scalar_t>(zr, off, 2 * U), mut<scalar_t>(cand, off, U), mut<scalar_t>(hu_h, off, U),
+                       mut<scalar_t>(hs, off, U), n, U, sigma, phi);
+    });
+  }
+  return {hs, zr, cand, hu_h};
+}
+
+// Returns d_hu (S, 3U) (gradient of the recurrent pre-activations; its z and r parts are also the
+// gradient of xp's), d_a (S, U) (gradient of the candidate's pre-activation = xp's h part), d_h0.
+std::vector<Tensor> gru_backward(const Tensor& d_hs, const Tensor& d_h, const Tensor& h0, const Tensor& kernel,
+                                 const Tensor& hs, const Tensor& zr, const Tensor& cand, const Tensor& hu_h,
+                                 const std::vector<int64_t>& sizes, int64_t sigma, int64_t phi) {
+  pybind11::gil_scoped_release no_gil;
+  const int64_t S = hs.size(0), N = h0.size(0), U = h0.size(1);
+  auto options = hs.options();
+  Tensor d_hu = at::empty({S, 3 * U}, options), d_a = at::empty({S, U}, options), carry = d_h.clone(),
+         recurrent = at::empty({N, U}, options), d_zr = at::empty({N, 2 * U}, options), d_cand = at::empty({N, U}, options);
+  const Tensor kernel_t = kernel.t();
+  const auto offsets = offsets_of(sizes);
+  const int64_t steps = static_cast<int64_t>(sizes.size());
+  for (int64_t t = steps - 1; t >= 0; --t) {
+    const int64_t n = sizes[t], off = offsets[t], n_next = t + 1 < steps ? sizes[t + 1] : 0;
+    if (n_next > 0) mm_into(recurrent.narrow(0, 0, n_next), d_hu.narrow(0, offsets[t + 1], n_next), kernel_t);
+    const Tensor h_prev = previous_block(hs, h0, offsets, t, n);
+    AT_DISPATCH_FLOATING_TYPES(hs.scalar_type(), "gru_backward", [&] {
+      gru_cell_backward(ptr<scalar_t>(zr, off, 2 * U), ptr<scalar_t>(cand, off, U), ptr<scalar_t>(hu_h, off, U),
+                        ptr<scalar_t>(h_prev, 0, U), ptr<scalar_t>(d_hs, off, U), ptr<scalar_t>(recurrent, 0, U), n_next,
+                        mut<scalar_t>(carry, 0, U), mut<scalar_t>(d_hu, off, 3 * U), mut<scalar_t>(d_a, off, U),
+                        mut<scalar_t>(d_zr, 0, 2 * U), mut<scalar_t>(d_cand, 0, U), n, U, sigma, phi);
+    });
+  }
+  Tensor d_h0 = carry.clone();
+  if (steps > 0) d_h0.narrow(0, 0, sizes[0]).addmm_(d_hu.narrow(0, 0, sizes[0]), kernel_t);
+  return {d_hu, d_a, d_h0};
+}
+
+// xp (S, U) projected inputs; h0 (N, U); kernel (U, U). Returns hs (S, U).
+Tensor simple_forward(const Tensor& xp, const Tensor& h0, const Tensor& kernel, const std::vector<int64_t>& sizes,
+                      int64_t phi) {
+  pybind11::gil_scoped_release no_gil;
+  const int64_t U = h0.size(1);
+  Tensor hs = at::empty_like(xp);
+  const auto offsets = offsets_of(sizes);
+  for (size_t t = 0; t < sizes.size(); ++t) {
+    const int64_t n = sizes[t], off = offsets[t];
+    mm_into(hs.narrow(0, off, n), previous_block(hs, h0, offsets, t, n), kernel);
+    AT_DISPATCH_FLOATING_TYPES(xp.scalar_type(), "simple_forward", [&] {
+      simple_cell_forward(mut<scalar_t>(hs, off, U), ptr<scalar_t>(xp, off, U), n * U, phi);
+    });
+  }
+  return hs;
+}
+
+// Returns d_a (S, U) (gradient of the pre-activations, i.e. of xp) and d_h0.
+std::vector<Tensor> simple_backward(const Tensor& d_hs, const Tensor& d_h, const Tensor& kernel, const Tensor& hs,
+                                    const std::vector<int64_t>& sizes, int64_t phi) {
+  pybind11::gil_scoped_release no_gil;
+  const int64_t N = d_h.size(0), U = d_h.size(1);
+  Tensor d_a = at::empty_like(hs), d_h0 = d_h.clone(), recurrent = at::empty({N, U}, hs.options());
+  const Tensor kernel_t = kernel.t();
+  const auto offsets = offsets_of(sizes);
+  const int64_t steps = static_cast<int64_t>(sizes.size());
+  for (int64_t t = steps - 1; t >= 0; --t) {
+    const int64_t n = sizes[t], off = offsets[t], n_next = t + 1 < steps ? sizes[t + 1] : 0;
+    if (n_next > 0) mm_into(recurrent.narrow(0, 0, n_next), d_a.narrow(0, offsets[t + 1], n_next), kernel_t);
+    AT_DISPATCH_FLOATING_TYPES(hs.scalar_type(), "simple_backward", [&] {
+      simple_cell_backward(ptr<scalar_t>(hs, off, U), ptr<scalar_t>(d_hs, off, U), ptr<scalar_t>(recurrent, 0, U),
+                           ptr<scalar_t>(d_h, 0, U), n_next, mut<scalar_t>(d_a, off, U), n, U, phi);
+    });
+  }
+  if (steps > 0) mm_into(d_h0.narrow(0, 0, sizes[0]), d_a.narrow(0, 0, sizes[0]), kernel_t);
+  return {d_a, d_h0};
+}
+
+}  // namespace
+
+PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+  m.def("lstm_forward", &lstm_forward);
+  m.def("lstm_backward", &lstm_backward);
+  m.def("gru_forward", &gru_forward);
+  m.def("gru_backward", &gru_backward);
+  m.def("simple_forward", &simple_forward);
+  m.def("simple_backward", &simple_backward);
+}
