@@ -140,14 +140,15 @@ void lstm_cell_backward(const T* __restrict g, const T* __restrict c, const T* _
                         const T* __restrict up, const T* __restrict rec, const T* __restrict final_h, int64_t n_next,
                         T* __restrict carry, T* __restrict dz, T* __restrict d_gates, T* __restrict tc,
                         T* __restrict d_tc, int64_t n, int64_t U, int64_t sigma, int64_t phi) {
-  derivative(sigma, g, d_gates, n * 4 * U);
   std::copy(c, c + n * U, tc);
   activate(phi, tc, n * U);
   derivative(phi, tc, d_tc, n * U);
   for (int64_t r = 0; r < n; ++r) {
     const T *i = g + r * 4 * U, *f = i + U, *cand = i + 2 * U, *o = i + 3 * U;
     T* dg = d_gates + r * 4 * U;
+    derivative(sigma, i, dg, 2 * U);  // i and f
     derivative(phi, cand, dg + 2 * U, U);
+    derivative(sigma, o, dg + 3 * U, U);
     const T* __restrict extra = r < n_next ? rec + r * U : final_h + r * U;
     const T *ur = up + r * U, *tr = tc + r * U, *dtr = d_tc + r * U, *cp = c_prev + r * U;
     T* cr = carry + r * U;
