@@ -131,17 +131,23 @@ def test_bench_without_the_suite_says_where_it_is(monkeypatch, tmp_path, capsys)
 
 @pytest.mark.slow
 def test_bidirectional_beats_one_directional_on_held_out_characters(tmp_path):
-    """800 windows x 8 epochs (about 15 s on 2 cores): both learn; reading ahead wins, on keywords most.
+    """800 windows x 8 epochs, two seeds (about 15 s each on 2 cores): both learn; reading ahead wins on
+    average, on keywords too. One tiny run is chaotic (a last-bit change in a gradient moves its
+    margin by several points), so the claim is about the mean of two.
 
     It runs the real command in a fresh process: in this one, earlier tests' bidirectional layers have
     left a second OpenMP thread pool behind, which slows later one-directional training down.
     """
-    command = [sys.executable, "-m", "birnn", "demo", "--size", "800", "--epochs", "8", "--seed", "0", "--quiet",
-               "--out", str(tmp_path)]
-    subprocess.run(command, check=True, timeout=120)
-    rows = [line.strip("|").split("|") for line in (tmp_path / "accuracy.md").read_text().splitlines()[2:]]
-    accuracy = {cells[0].strip(): [float(c.strip(" %")) for c in cells[2:4]] for cells in rows if "%" in cells[2]}
-    lstm, bidirectional = accuracy["overall"]
-    assert lstm > 75  # the one-directional model learned too: a fair comparison
-    assert bidirectional > lstm + 1
-    assert accuracy["keyword"][1] > accuracy["keyword"][0]
+    margins = {"overall": [], "keyword": []}
+    for seed in (0, 1):
+        out = tmp_path / str(seed)
+        command = [sys.executable, "-m", "birnn", "demo", "--size", "800", "--epochs", "8", "--seed", str(seed),
+                   "--quiet", "--out", str(out)]
+        subprocess.run(command, check=True, timeout=120)
+        rows = [line.strip("|").split("|") for line in (out / "accuracy.md").read_text().splitlines()[2:]]
+        accuracy = {cells[0].strip(): [float(c.strip(" %")) for c in cells[2:4]] for cells in rows if "%" in cells[2]}
+        assert accuracy["overall"][0] > 75  # the one-directional model learned too: a fair comparison
+        for name, values in margins.items():
+            values.append(accuracy[name][1] - accuracy[name][0])
+    assert sum(margins["overall"]) / 2 > 1, margins
+    assert sum(margins["keyword"]) / 2 > 0, margins

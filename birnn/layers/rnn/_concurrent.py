@@ -7,7 +7,8 @@ backward passes one after the other on one thread. ``concurrently`` therefore wr
 directions in one autograd function: its forward runs each direction's own differentiable
 computation on its own thread (recording a private graph), and its backward replays the two
 private graphs on two threads with ``torch.autograd.grad``, summing the gradients of shared inputs
-(the input sequence).
+(the input sequence). The private graphs are retained exactly when the caller retains its own
+(``retain_graph=True``), and released right after their backward otherwise.
 
 Any per-direction computation works (PyTorch's fused kernels, the sequence kernels, the step
 loop); the caller keeps random draws (dropout masks) out of it so results stay reproducible.
@@ -28,6 +29,8 @@ from functools import cache
 
 import torch
 from torch import Tensor
+
+from ..._autograd import keeps_graph
 
 __all__ = ["concurrently", "in_parallel", "one_thread"]
 
@@ -108,6 +111,11 @@ class _Concurrently(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, *grads):  # type: ignore[override]
+        if ctx.results is None:
+            raise RuntimeError(
+                "Trying to backward through a birnn Bidirectional layer a second time; its graph was freed after "
+                "the first backward pass. Pass retain_graph=True to the first one."
+            )
         wanted = [i for i, t in enumerate(ctx.inputs) if isinstance(t, Tensor) and t.requires_grad]
         offsets, start = [], 0
         for outputs in ctx.results:
@@ -120,12 +128,19 @@ class _Concurrently(torch.autograd.Function):
                 if not pairs or not wanted:
                     return (None,) * len(wanted)
                 return torch.autograd.grad(
-                    [o for o, _ in pairs], [ctx.inputs[i] for i in wanted], [g for _, g in pairs], allow_unused=True
+                    [o for o, _ in pairs],
+                    [ctx.inputs[i] for i in wanted],
+                    [g for _, g in pairs],
+                    retain_graph=keep,
+                    allow_unused=True,
                 )
 
             return run
 
+        keep = keeps_graph()
         per_task = in_parallel([replay(outputs, grads[a:b]) for outputs, (a, b) in zip(ctx.results, offsets)])
+        if not keep:  # free the private graphs (and what they saved) now, not when the caller drops its graph
+            ctx.results = None
         summed: list[Tensor | None] = [None] * len(ctx.inputs)
         for task_grads in per_task:
             for i, g in zip(wanted, task_grads):

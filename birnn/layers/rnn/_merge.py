@@ -30,6 +30,10 @@ def _concat(y: Tensor, y_rev: Tensor) -> Tensor:
         and y.stride() == y_rev.stride() == base.stride()
     ):
         return base
+    if y.dim() == 3 and y.transpose(0, 1).is_contiguous() and y_rev.transpose(0, 1).is_contiguous():
+        # time-major sequences seen batch-first (the sequence kernels' outputs): concatenate them in
+        # that memory order, so the next layer reads the result time-major without a copy
+        return torch.cat([y.transpose(0, 1), y_rev.transpose(0, 1)], dim=-1).transpose(0, 1)
     return torch.cat([y, y_rev], dim=-1)
 
 

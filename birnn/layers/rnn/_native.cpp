@@ -2,8 +2,12 @@
 // through time for LSTM, reset-after GRU and SimpleRNN over packed sequences.
 //
 // Layout (the same as _scan.py's Python loops, which these replace): packed rows, time-major; step t
-// is the contiguous block of the n_t rows still running (n_t non-increasing), so the state entering
-// step t is the first n_t rows of step t-1's block. States are sorted like the packed rows.
+// is the contiguous block of the n_t rows still running (n_t non-increasing) starting at packed row
+// offsets[t], so the state entering step t is the first n_t rows of step t-1's block. Blocks follow
+// one another in processing order, or run from the last block to the first (an unmasked
+// go_backwards layer reading its input in time order). States are sorted like the packed rows.
+// The upstream gradient of the outputs may be absent (only final states are used) or have any row
+// stride (a slice of a concatenation's gradient).
 // Activations are passed by id (ACTIVATIONS in _native.py); derivatives are taken from outputs.
 //
 // Per step there is one matrix multiply (at::mm / at::addmm into preallocated blocks) and one or two
@@ -92,12 +96,6 @@ void derivative(int64_t kind, const T* __restrict src, T* __restrict d, int64_t 
   }
 }
 
-std::vector<int64_t> offsets_of(const std::vector<int64_t>& sizes) {
-  std::vector<int64_t> offsets(sizes.size() + 1, 0);
-  for (size_t t = 0; t < sizes.size(); ++t) offsets[t + 1] = offsets[t] + sizes[t];
-  return offsets;
-}
-
 // The state entering step t: the first n rows of step t-1's block, or of the initial state.
 Tensor previous_block(const Tensor& packed, const Tensor& initial, const std::vector<int64_t>& offsets, size_t t, int64_t n) {
   return t == 0 ? initial.narrow(0, 0, n) : packed.narrow(0, offsets[t - 1], n);
@@ -137,8 +135,8 @@ void lstm_cell_forward(T* __restrict z, const T* __restrict x, const T* __restri
 // dh = up + extra (extra: the recurrent gradient, or the final-state gradient on a row's last step).
 template <typename T>
 void lstm_cell_backward(const T* __restrict g, const T* __restrict c, const T* __restrict c_prev,
-                        const T* __restrict up, const T* __restrict rec, const T* __restrict final_h, int64_t n_next,
-                        T* __restrict carry, T* __restrict dz, T* __restrict d_gates, T* __restrict tc,
+                        const T* __restrict up, int64_t ldu, const T* __restrict rec, const T* __restrict final_h,
+                        int64_t n_next, T* __restrict carry, T* __restrict dz, T* __restrict d_gates, T* __restrict tc,
                         T* __restrict d_tc, int64_t n, int64_t U, int64_t sigma, int64_t phi) {
   std::copy(c, c + n * U, tc);
   activate(phi, tc, n * U);
@@ -150,7 +148,7 @@ void lstm_cell_backward(const T* __restrict g, const T* __restrict c, const T* _
     derivative(phi, cand, dg + 2 * U, U);
     derivative(sigma, o, dg + 3 * U, U);
     const T* __restrict extra = r < n_next ? rec + r * U : final_h + r * U;
-    const T *ur = up + r * U, *tr = tc + r * U, *dtr = d_tc + r * U, *cp = c_prev + r * U;
+    const T *ur = up + r * ldu, *tr = tc + r * U, *dtr = d_tc + r * U, *cp = c_prev + r * U;
     T* cr = carry + r * U;
     T* dzr = dz + r * 4 * U;
 #pragma omp simd
@@ -197,14 +195,14 @@ void gru_cell_forward(const T* __restrict hu, const T* __restrict x, const T* __
 // carry: dh * z of the step after (a row's final-state gradient until its last step is reached).
 template <typename T>
 void gru_cell_backward(const T* __restrict zr, const T* __restrict cand, const T* __restrict hu_h,
-                       const T* __restrict h_prev, const T* __restrict up, const T* __restrict rec, int64_t n_next,
-                       T* __restrict carry, T* __restrict d_hu, T* __restrict d_a, T* __restrict d_zr,
+                       const T* __restrict h_prev, const T* __restrict up, int64_t ldu, const T* __restrict rec,
+                       int64_t n_next, T* __restrict carry, T* __restrict d_hu, T* __restrict d_a, T* __restrict d_zr,
                        T* __restrict d_cand, int64_t n, int64_t U, int64_t sigma, int64_t phi) {
   derivative(sigma, zr, d_zr, n * 2 * U);
   derivative(phi, cand, d_cand, n * U);
   for (int64_t r = 0; r < n; ++r) {
     const T *z = zr + r * 2 * U, *reset = z + U, *c = cand + r * U, *pr = h_prev + r * U, *hr = hu_h + r * U;
-    const T *dz = d_zr + r * 2 * U, *dr = dz + U, *dc = d_cand + r * U, *ur = up + r * U;
+    const T *dz = d_zr + r * 2 * U, *dr = dz + U, *dc = d_cand + r * U, *ur = up + r * ldu;
     const T* rr = rec + r * U;
     const T next = r < n_next ? T(1) : T(0);  // rec rows past n_next are stale
     T *cr = carry + r * U, *out = d_hu + r * 3 * U, *dar = d_a + r * U;
@@ -228,13 +226,13 @@ void simple_cell_forward(T* __restrict h, const T* __restrict x, int64_t count, 
 }
 
 template <typename T>
-void simple_cell_backward(const T* __restrict hs, const T* __restrict up, const T* __restrict rec,
+void simple_cell_backward(const T* __restrict hs, const T* __restrict up, int64_t ldu, const T* __restrict rec,
                           const T* __restrict final_h, int64_t n_next, T* __restrict d_a, int64_t n, int64_t U,
                           int64_t phi) {
   derivative(phi, hs, d_a, n * U);
   for (int64_t r = 0; r < n; ++r) {
     const T* __restrict extra = r < n_next ? rec + r * U : final_h + r * U;
-    const T* ur = up + r * U;
+    const T* ur = up + r * ldu;
     T* dr = d_a + r * U;
 #pragma omp simd
     for (int64_t j = 0; j < U; ++j) dr[j] *= ur[j] + extra[j];
@@ -256,15 +254,30 @@ T* mut(Tensor& t, int64_t row, int64_t width) {
 // Writes a @ b into the first rows of out (a narrow of a contiguous tensor is contiguous).
 void mm_into(Tensor out, const Tensor& a, const Tensor& b) { at::mm_out(out, a, b); }
 
+// The upstream gradient of every output, read in place whatever its row stride; without one (only the
+// final states are used) every step reads the same block of zeros. row(t): the first row of step t.
+struct Upstream {
+  Tensor rows;
+  bool present;
+  Upstream(const c10::optional<Tensor>& d_hs, int64_t N, int64_t U, const at::TensorOptions& options)
+      : rows(d_hs.has_value() && d_hs->defined() ? *d_hs : at::zeros({N, U}, options)),
+        present(d_hs.has_value() && d_hs->defined()) {
+    TORCH_CHECK(rows.dim() == 2 && rows.size(1) == U && rows.stride(1) == 1,
+                "birnn native kernels: the outputs' gradient must be (S, U) with unit column stride");
+  }
+  int64_t stride() const { return rows.stride(0); }
+  int64_t row(const std::vector<int64_t>& offsets, int64_t t) const { return present ? offsets[t] : 0; }
+};
+
 // xp (S, 4U) projected inputs (gate order i, f, g, o); h0, c0 (N, U); kernel (U, 4U).
 // Returns hs (S, U), cs (S, U), gates (S, 4U) activated.
 std::vector<Tensor> lstm_forward(const Tensor& xp, const Tensor& h0, const Tensor& c0, const Tensor& kernel,
-                                 const std::vector<int64_t>& sizes, int64_t sigma, int64_t phi) {
+                                 const std::vector<int64_t>& sizes, const std::vector<int64_t>& offsets, int64_t sigma,
+                                 int64_t phi) {
   pybind11::gil_scoped_release no_gil;
   const int64_t S = xp.size(0), N = h0.size(0), U = h0.size(1);
   Tensor gates = at::empty_like(xp), hs = at::empty({S, U}, xp.options()), cs = at::empty({S, U}, xp.options());
   Tensor tc = at::empty({N, U}, xp.options());
-  const auto offsets = offsets_of(sizes);
   for (size_t t = 0; t < sizes.size(); ++t) {
     const int64_t n = sizes[t], off = offsets[t];
     mm_into(gates.narrow(0, off, n), previous_block(hs, h0, offsets, t, n), kernel);
@@ -277,18 +290,19 @@ std::vector<Tensor> lstm_forward(const Tensor& xp, const Tensor& h0, const Tenso
   return {hs, cs, gates};
 }
 
-// d_hs (S, U) upstream gradient of every output, d_h, d_c (N, U) of the final states.
+// d_hs (S, U) upstream gradient of every output (or None), d_h, d_c (N, U) of the final states.
 // Returns dz (S, 4U) (gradient of the gates' pre-activations, i.e. of xp), d_h0, d_c0.
-std::vector<Tensor> lstm_backward(const Tensor& d_hs, const Tensor& d_h, const Tensor& d_c, const Tensor& c0,
-                                  const Tensor& kernel, const Tensor& cs, const Tensor& gates,
-                                  const std::vector<int64_t>& sizes, int64_t sigma, int64_t phi) {
+std::vector<Tensor> lstm_backward(const c10::optional<Tensor>& d_hs, const Tensor& d_h, const Tensor& d_c,
+                                  const Tensor& c0, const Tensor& kernel, const Tensor& cs, const Tensor& gates,
+                                  const std::vector<int64_t>& sizes, const std::vector<int64_t>& offsets,
+                                  int64_t sigma, int64_t phi) {
   pybind11::gil_scoped_release no_gil;
   const int64_t N = c0.size(0), U = c0.size(1);
   auto options = gates.options();
   Tensor dz = at::empty_like(gates), carry = d_c.clone(), d_h0 = d_h.clone(), recurrent = at::empty({N, U}, options);
   Tensor d_gates = at::empty({N, 4 * U}, options), tc = at::empty({N, U}, options), d_tc = at::empty({N, U}, options);
   const Tensor kernel_t = kernel.t();
-  const auto offsets = offsets_of(sizes);
+  const Upstream up(d_hs, N, U, options);
   const int64_t steps = static_cast<int64_t>(sizes.size());
   for (int64_t t = steps - 1; t >= 0; --t) {
     const int64_t n = sizes[t], off = offsets[t], n_next = t + 1 < steps ? sizes[t + 1] : 0;
@@ -296,12 +310,13 @@ std::vector<Tensor> lstm_backward(const Tensor& d_hs, const Tensor& d_h, const T
     const Tensor c_prev = previous_block(cs, c0, offsets, t, n);
     AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "lstm_backward", [&] {
       lstm_cell_backward(ptr<scalar_t>(gates, off, 4 * U), ptr<scalar_t>(cs, off, U), ptr<scalar_t>(c_prev, 0, U),
-                         ptr<scalar_t>(d_hs, off, U), ptr<scalar_t>(recurrent, 0, U), ptr<scalar_t>(d_h, 0, U), n_next,
+                         ptr<scalar_t>(up.rows, up.row(offsets, t), up.stride()), up.stride(), ptr<scalar_t>(recurrent, 0, U),
+                         ptr<scalar_t>(d_h, 0, U), n_next,
                          mut<scalar_t>(carry, 0, U), mut<scalar_t>(dz, off, 4 * U), mut<scalar_t>(d_gates, 0, 4 * U),
                          mut<scalar_t>(tc, 0, U), mut<scalar_t>(d_tc, 0, U), n, U, sigma, phi);
     });
   }
-  if (steps > 0) mm_into(d_h0.narrow(0, 0, sizes[0]), dz.narrow(0, 0, sizes[0]), kernel_t);
+  if (steps > 0) mm_into(d_h0.narrow(0, 0, sizes[0]), dz.narrow(0, offsets[0], sizes[0]), kernel_t);
   return {dz, d_h0, carry};
 }
 
@@ -309,14 +324,14 @@ std::vector<Tensor> lstm_backward(const Tensor& d_hs, const Tensor& d_h, const T
 // bias: the recurrent bias row (3U) or None. Returns hs (S, U), zr (S, 2U) activated gates,
 // cand (S, U) candidate, hu_h (S, U) the recurrent part of the candidate's pre-activation.
 std::vector<Tensor> gru_forward(const Tensor& xp, const Tensor& h0, const Tensor& kernel, const c10::optional<Tensor>& bias,
-                                const std::vector<int64_t>& sizes, int64_t sigma, int64_t phi) {
+                                const std::vector<int64_t>& sizes, const std::vector<int64_t>& offsets, int64_t sigma,
+                                int64_t phi) {
   pybind11::gil_scoped_release no_gil;
   const int64_t S = xp.size(0), N = h0.size(0), U = h0.size(1);
   auto options = xp.options();
   Tensor hs = at::empty({S, U}, options), zr = at::empty({S, 2 * U}, options), cand = at::empty({S, U}, options),
          hu_h = at::empty({S, U}, options), hu = at::empty({N, 3 * U}, options);
   const bool has_bias = bias.has_value() && bias->defined();
-  const auto offsets = offsets_of(sizes);
   for (size_t t = 0; t < sizes.size(); ++t) {
     const int64_t n = sizes[t], off = offsets[t];
     const Tensor h_prev = previous_block(hs, h0, offsets, t, n);
@@ -334,16 +349,17 @@ std::vector<Tensor> gru_forward(const Tensor& xp, const Tensor& h0, const Tensor
 
 // Returns d_hu (S, 3U) (gradient of the recurrent pre-activations; its z and r parts are also the
 // gradient of xp's), d_a (S, U) (gradient of the candidate's pre-activation = xp's h part), d_h0.
-std::vector<Tensor> gru_backward(const Tensor& d_hs, const Tensor& d_h, const Tensor& h0, const Tensor& kernel,
-                                 const Tensor& hs, const Tensor& zr, const Tensor& cand, const Tensor& hu_h,
-                                 const std::vector<int64_t>& sizes, int64_t sigma, int64_t phi) {
+std::vector<Tensor> gru_backward(const c10::optional<Tensor>& d_hs, const Tensor& d_h, const Tensor& h0,
+                                 const Tensor& kernel, const Tensor& hs, const Tensor& zr, const Tensor& cand,
+                                 const Tensor& hu_h, const std::vector<int64_t>& sizes,
+                                 const std::vector<int64_t>& offsets, int64_t sigma, int64_t phi) {
   pybind11::gil_scoped_release no_gil;
   const int64_t S = hs.size(0), N = h0.size(0), U = h0.size(1);
   auto options = hs.options();
   Tensor d_hu = at::empty({S, 3 * U}, options), d_a = at::empty({S, U}, options), carry = d_h.clone(),
          recurrent = at::empty({N, U}, options), d_zr = at::empty({N, 2 * U}, options), d_cand = at::empty({N, U}, options);
   const Tensor kernel_t = kernel.t();
-  const auto offsets = offsets_of(sizes);
+  const Upstream up(d_hs, N, U, options);
   const int64_t steps = static_cast<int64_t>(sizes.size());
   for (int64_t t = steps - 1; t >= 0; --t) {
     const int64_t n = sizes[t], off = offsets[t], n_next = t + 1 < steps ? sizes[t + 1] : 0;
@@ -351,23 +367,23 @@ std::vector<Tensor> gru_backward(const Tensor& d_hs, const Tensor& d_h, const Te
     const Tensor h_prev = previous_block(hs, h0, offsets, t, n);
     AT_DISPATCH_FLOATING_TYPES(hs.scalar_type(), "gru_backward", [&] {
       gru_cell_backward(ptr<scalar_t>(zr, off, 2 * U), ptr<scalar_t>(cand, off, U), ptr<scalar_t>(hu_h, off, U),
-                        ptr<scalar_t>(h_prev, 0, U), ptr<scalar_t>(d_hs, off, U), ptr<scalar_t>(recurrent, 0, U), n_next,
+                        ptr<scalar_t>(h_prev, 0, U), ptr<scalar_t>(up.rows, up.row(offsets, t), up.stride()), up.stride(),
+                        ptr<scalar_t>(recurrent, 0, U), n_next,
                         mut<scalar_t>(carry, 0, U), mut<scalar_t>(d_hu, off, 3 * U), mut<scalar_t>(d_a, off, U),
                         mut<scalar_t>(d_zr, 0, 2 * U), mut<scalar_t>(d_cand, 0, U), n, U, sigma, phi);
     });
   }
   Tensor d_h0 = carry.clone();
-  if (steps > 0) d_h0.narrow(0, 0, sizes[0]).addmm_(d_hu.narrow(0, 0, sizes[0]), kernel_t);
+  if (steps > 0) d_h0.narrow(0, 0, sizes[0]).addmm_(d_hu.narrow(0, offsets[0], sizes[0]), kernel_t);
   return {d_hu, d_a, d_h0};
 }
 
 // xp (S, U) projected inputs; h0 (N, U); kernel (U, U). Returns hs (S, U).
 Tensor simple_forward(const Tensor& xp, const Tensor& h0, const Tensor& kernel, const std::vector<int64_t>& sizes,
-                      int64_t phi) {
+                      const std::vector<int64_t>& offsets, int64_t phi) {
   pybind11::gil_scoped_release no_gil;
   const int64_t U = h0.size(1);
   Tensor hs = at::empty_like(xp);
-  const auto offsets = offsets_of(sizes);
   for (size_t t = 0; t < sizes.size(); ++t) {
     const int64_t n = sizes[t], off = offsets[t];
     mm_into(hs.narrow(0, off, n), previous_block(hs, h0, offsets, t, n), kernel);
@@ -379,23 +395,25 @@ Tensor simple_forward(const Tensor& xp, const Tensor& h0, const Tensor& kernel, 
 }
 
 // Returns d_a (S, U) (gradient of the pre-activations, i.e. of xp) and d_h0.
-std::vector<Tensor> simple_backward(const Tensor& d_hs, const Tensor& d_h, const Tensor& kernel, const Tensor& hs,
-                                    const std::vector<int64_t>& sizes, int64_t phi) {
+std::vector<Tensor> simple_backward(const c10::optional<Tensor>& d_hs, const Tensor& d_h, const Tensor& kernel,
+                                    const Tensor& hs, const std::vector<int64_t>& sizes,
+                                    const std::vector<int64_t>& offsets, int64_t phi) {
   pybind11::gil_scoped_release no_gil;
   const int64_t N = d_h.size(0), U = d_h.size(1);
   Tensor d_a = at::empty_like(hs), d_h0 = d_h.clone(), recurrent = at::empty({N, U}, hs.options());
   const Tensor kernel_t = kernel.t();
-  const auto offsets = offsets_of(sizes);
+  const Upstream up(d_hs, N, U, hs.options());
   const int64_t steps = static_cast<int64_t>(sizes.size());
   for (int64_t t = steps - 1; t >= 0; --t) {
     const int64_t n = sizes[t], off = offsets[t], n_next = t + 1 < steps ? sizes[t + 1] : 0;
     if (n_next > 0) mm_into(recurrent.narrow(0, 0, n_next), d_a.narrow(0, offsets[t + 1], n_next), kernel_t);
     AT_DISPATCH_FLOATING_TYPES(hs.scalar_type(), "simple_backward", [&] {
-      simple_cell_backward(ptr<scalar_t>(hs, off, U), ptr<scalar_t>(d_hs, off, U), ptr<scalar_t>(recurrent, 0, U),
+      simple_cell_backward(ptr<scalar_t>(hs, off, U), ptr<scalar_t>(up.rows, up.row(offsets, t), up.stride()),
+                           up.stride(), ptr<scalar_t>(recurrent, 0, U),
                            ptr<scalar_t>(d_h, 0, U), n_next, mut<scalar_t>(d_a, off, U), n, U, phi);
     });
   }
-  if (steps > 0) mm_into(d_h0.narrow(0, 0, sizes[0]), d_a.narrow(0, 0, sizes[0]), kernel_t);
+  if (steps > 0) mm_into(d_h0.narrow(0, 0, sizes[0]), d_a.narrow(0, offsets[0], sizes[0]), kernel_t);
   return {d_a, d_h0};
 }
 

@@ -6,6 +6,11 @@ first; time-major, so step ``t`` is one contiguous block of the ``n_t`` rows sti
 left-padded row, a row with holes and a fully masked row (zero steps) are all handled alike, and
 no work is spent on masked steps.
 
+Without a mask nothing is moved: the packed rows are the time-major input itself (a free view when
+the input is already time-major in memory, as a ``Bidirectional``'s concatenated output is), and a
+``go_backwards`` layer runs its blocks from the last one (``blocks_reversed``) instead of flipping
+the sequence, so its outputs come out in input time order too.
+
 ``unpack`` rebuilds exactly what the step loop emits (``_loop`` semantics): at a masked step the
 previous output, or zero with ``zero_output_for_mask``; zero before the first valid step.
 """
@@ -17,7 +22,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-__all__ = ["Packing", "pack", "unpack_sequence", "unpack_last", "prev_index"]
+__all__ = ["Packing", "pack", "unpack_sequence", "unpack_last"]
 
 
 @dataclass(frozen=True)
@@ -32,6 +37,9 @@ class Packing:
             ``None`` when nothing is masked (packed rows are then simply time-major ``(T * N)``).
         lengths: ``(N,)`` valid steps per original row.
         processing_mask: ``(N, T)`` mask in processing order, or ``None``.
+        steps: ``T``.
+        blocks_reversed: the packed blocks are in input time order while processing runs from the
+            last block to the first (unmasked ``go_backwards``).
     """
 
     batch_sizes: list[int]
@@ -41,6 +49,7 @@ class Packing:
     lengths: Tensor
     processing_mask: Tensor | None
     steps: int
+    blocks_reversed: bool = False
 
 
 def pack(inputs: Tensor, mask: Tensor | None, go_backwards: bool) -> tuple[Tensor, Packing]:
@@ -54,12 +63,12 @@ def pack(inputs: Tensor, mask: Tensor | None, go_backwards: bool) -> tuple[Tenso
     """
     n, steps = inputs.shape[:2]
     device = inputs.device
-    x = inputs.flip(1) if go_backwards else inputs
     if mask is None:
         order = torch.arange(n, device=device)
-        packed = x.transpose(0, 1).reshape(steps * n, *x.shape[2:])
+        packed = inputs.transpose(0, 1).reshape(steps * n, *inputs.shape[2:])
         lengths = torch.full((n,), steps, device=device)
-        return packed, Packing([n] * steps, order, order, None, lengths, None, steps)
+        return packed, Packing([n] * steps, order, order, None, lengths, None, steps, blocks_reversed=go_backwards)
+    x = inputs.flip(1) if go_backwards else inputs
     pm = mask.flip(1) if go_backwards else mask
     lengths = pm.sum(1)
     order = torch.argsort(lengths, descending=True, stable=True)
@@ -87,9 +96,9 @@ def unpack_sequence(packed: Tensor, p: Packing, zero_output_for_mask: bool, reve
     """Packed per-step outputs ``(S, U)`` -> ``(N, T, U)`` emitted outputs in processing order
     (``reverse=True``: the reverse of processing order, at no extra cost when masked)."""
     n, steps = p.order.shape[0], p.steps
-    if p.source is None:
+    if p.source is None:  # a view of the time-major rows, flipped only if memory order is not the one asked for
         out = packed.view(steps, n, -1).transpose(0, 1)
-        return out.flip(1) if reverse else out
+        return out.flip(1) if reverse != p.blocks_reversed else out
     if not p.batch_sizes:
         return packed.new_zeros(n, steps, packed.shape[-1])
     seen = p.processing_mask.cumsum(1)
@@ -107,7 +116,7 @@ def unpack_last(packed: Tensor, p: Packing, zero_output_for_mask: bool) -> Tenso
     """Packed per-step outputs ``(S, U)`` -> ``(N, U)``: what the loop emits at its last step."""
     n = p.order.shape[0]
     if p.source is None:
-        return packed[-n:]
+        return packed[:n] if p.blocks_reversed else packed[packed.shape[0] - n :]
     if not p.batch_sizes:
         return packed.new_zeros(n, packed.shape[-1])
     index = _packed_position(p).gather(1, (p.lengths - 1).clamp(min=0).unsqueeze(1)).squeeze(1)
@@ -116,18 +125,3 @@ def unpack_last(packed: Tensor, p: Packing, zero_output_for_mask: bool) -> Tenso
         keep = keep & p.processing_mask[:, -1]
     return packed.index_select(0, index) * keep.unsqueeze(-1).to(packed.dtype)
 
-
-def prev_index(batch_sizes: list[int], device: torch.device) -> Tensor:
-    """For packed row ``(t, b)``: the packed row ``(t-1, b)``, or ``S + b`` (the initial state) at ``t = 0``.
-
-    Example:
-        >>> prev_index([2, 2, 1], torch.device("cpu")).tolist()
-        [5, 6, 0, 1, 2]
-    """
-    total = sum(batch_sizes)
-    pieces = [torch.arange(batch_sizes[0], device=device) + total] if batch_sizes else []
-    offset = 0
-    for previous, current in zip(batch_sizes, batch_sizes[1:]):
-        pieces.append(torch.arange(current, device=device) + offset)
-        offset += previous
-    return torch.cat(pieces) if pieces else torch.zeros(0, dtype=torch.long, device=device)

@@ -25,6 +25,7 @@ like the packed rows (longest sequence first).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
@@ -33,8 +34,8 @@ import torch
 from torch import Tensor
 
 from ... import _gemm, activations
+from ..._autograd import keeps_graph
 from . import _native
-from ._packing import prev_index
 
 __all__ = ["DERIVATIVES", "Job", "scan", "lstm_scan", "gru_scan", "simple_scan"]
 
@@ -73,25 +74,52 @@ def _activate(fn: Activation, x: Tensor, out: Tensor) -> Tensor:
 
 @dataclass(frozen=True)
 class _Layout:
-    """Step slices of the packed rows and where each row's first and last steps live."""
+    """Where each step's block of packed rows lives, and each row's previous and last steps.
+
+    ``offsets[t]`` is the first packed row of processing step ``t`` (``sizes[t]`` rows). Blocks
+    follow one another in processing order, or (``reverse``, every block full) run from the last
+    block to the first: an unmasked ``go_backwards`` layer reads its time-major input in place.
+    """
 
     sizes: list[int]
-    steps: list[tuple[int, slice]]
+    offsets: list[int]
+    reverse: bool
     previous: Tensor  # (S,) packed row of the step before, or S + row for the initial state
     last: Tensor  # (N,) packed row of each row's last step, or S + row for an empty row
 
     @staticmethod
-    def of(batch_sizes: list[int], rows: int, device: torch.device) -> _Layout:
-        steps, offset = [], 0
-        for n in batch_sizes:
-            steps.append((n, slice(offset, offset + n)))
-            offset += n
-        sizes = torch.tensor(batch_sizes, dtype=torch.long)
-        lengths = (sizes.unsqueeze(0) > torch.arange(rows).unsqueeze(1)).sum(1)
-        starts = torch.cat([torch.zeros(1, dtype=torch.long), sizes.cumsum(0)])
-        rows_index = torch.arange(rows)
-        last = torch.where(lengths > 0, starts[(lengths - 1).clamp(min=0)] + rows_index, offset + rows_index)
-        return _Layout(list(batch_sizes), steps, prev_index(batch_sizes, device), last.to(device))
+    def of(batch_sizes: list[int], rows: int, device: torch.device, reverse: bool = False) -> _Layout:
+        sizes = list(batch_sizes)
+        total = sum(sizes)
+        if reverse and any(n != rows for n in sizes):
+            raise ValueError(f"reversed blocks need every step to hold all {rows} rows, got batch_sizes={sizes}")
+        if reverse:
+            offsets = [total - (t + 1) * rows for t in range(len(sizes))]
+        else:
+            offsets = [0, *itertools.accumulate(sizes)][: len(sizes)]
+        size_t = torch.tensor(sizes, dtype=torch.long)
+        offset_t = torch.tensor(offsets, dtype=torch.long)
+        step = torch.repeat_interleave(torch.arange(len(sizes)), size_t)  # processing step of each packed row
+        within = torch.arange(total) - torch.repeat_interleave(size_t.cumsum(0) - size_t, size_t)
+        before = torch.where(step > 0, offset_t[(step - 1).clamp(min=0)] + within, total + within)
+        previous = torch.empty(total, dtype=torch.long)
+        previous[offset_t[step] + within] = before
+        row = torch.arange(rows)
+        lengths = (size_t.unsqueeze(0) > row.unsqueeze(1)).sum(1)
+        first_row_of = torch.cat([offset_t, offset_t.new_zeros(1)])  # padded: no steps at all is allowed
+        last = torch.where(lengths > 0, first_row_of[(lengths - 1).clamp(min=0)] + row, total + row)
+        return _Layout(sizes, offsets, reverse, previous.to(device), last.to(device))
+
+    @property
+    def steps(self) -> list[tuple[int, slice]]:
+        """``(n_t, rows of step t)`` in processing order."""
+        return [(n, slice(o, o + n)) for n, o in zip(self.sizes, self.offsets)]
+
+    @property
+    def full(self) -> bool:
+        """Every step holds every row (no mask): each block's previous states are one whole block away."""
+        rows = self.last.shape[0]
+        return rows > 0 and bool(self.sizes) and all(n == rows for n in self.sizes)
 
     def gather(self, packed: Tensor, initial: Tensor, index: Tensor) -> Tensor:
         return torch.cat([packed, initial]).index_select(0, index)
@@ -135,19 +163,36 @@ def _dense(t: Tensor | None, like: Tensor) -> Tensor:
     return torch.zeros_like(like) if t is None else t.contiguous()
 
 
+def _rows(t: Tensor | None) -> Tensor | None:
+    """An outputs' gradient as the compiled loops read it: absent, or rows of unit column stride."""
+    return t if t is None or t.stride(-1) == 1 else t.contiguous()
+
+
 def _weight_grad(layout: _Layout, hs: Tensor, h0: Tensor, d_pre: Tensor) -> Tensor:
-    """Gradient of the recurrent kernel: every step's previous state times its pre-activation gradient."""
-    return torch.mm(layout.gather(hs, h0, layout.previous).t(), d_pre)
+    """Gradient of the recurrent kernel: every step's previous state times its pre-activation gradient.
+
+    Without a mask the previous states of all blocks but the first are ``hs`` shifted by one block,
+    so two matrix multiplies read them in place; otherwise they are gathered (one copy).
+    """
+    if layout.full:
+        n, total = layout.sizes[0], hs.shape[0]
+        first, rest = (slice(total - n, total), slice(0, total - n)) if layout.reverse else (slice(0, n), slice(n, total))
+        shifted = slice(n, total) if layout.reverse else slice(0, total - n)
+        return torch.addmm(torch.mm(h0.t(), d_pre[first]), hs[shifted].t(), d_pre[rest])
+    previous = hs.index_select(0, layout.previous.clamp(max=max(hs.shape[0] - 1, 0)))
+    if layout.sizes:
+        n0, start = layout.sizes[0], layout.offsets[0]
+        previous[start : start + n0] = h0[:n0]
+    return torch.mm(previous.t(), d_pre)
 
 
-def _lstm_forward(xp, h0, c0, kernel, *, batch_sizes, sigma, phi):
+def _lstm_forward(xp, h0, c0, kernel, *, layout, sigma, phi):
     n_rows, u = h0.shape
-    layout = _Layout.of(batch_sizes, n_rows, xp.device)
     native = _compiled(xp, h0, c0, kernel)
     if native is not None:
         ids = _native.ACTIVATIONS
         hs, cs, gates = native.lstm_forward(xp.contiguous(), h0.contiguous(), c0.contiguous(), kernel.contiguous(),
-                                            batch_sizes, ids[sigma], ids[phi])
+                                            layout.sizes, layout.offsets, ids[sigma], ids[phi])
         outputs = (hs, layout.gather(hs, h0, layout.last), layout.gather(cs, c0, layout.last))
         return outputs, (native, layout, h0, c0, kernel, hs, cs, None, gates)
     kernel_t = kernel.t().contiguous()
@@ -171,8 +216,9 @@ def _lstm_backward(saved, d_hs, d_h, d_c, *, sigma, phi, **_):
     native, layout, h0, c0, kernel, hs, cs, tcs, gates = saved
     if native is not None:
         ids = _native.ACTIVATIONS
-        dz, d_h0, d_c0 = native.lstm_backward(_dense(d_hs, hs), _dense(d_h, h0), _dense(d_c, c0), c0.contiguous(),
-                                              kernel.contiguous(), cs, gates, layout.sizes, ids[sigma], ids[phi])
+        dz, d_h0, d_c0 = native.lstm_backward(_rows(d_hs), _dense(d_h, h0), _dense(d_c, c0), c0.contiguous(),
+                                              kernel.contiguous(), cs, gates, layout.sizes, layout.offsets, ids[sigma],
+                                              ids[phi])
         return dz, d_h0, d_c0, _weight_grad(layout, hs, h0, dz)
     d_sigma, d_phi = DERIVATIVES[sigma], DERIVATIVES[phi]
     n_rows, u = h0.shape
@@ -203,15 +249,14 @@ def _lstm_backward(saved, d_hs, d_h, d_c, *, sigma, phi, **_):
     return dz, d_h0, d_c0, _weight_grad(layout, hs, h0, dz)
 
 
-def _gru_forward(xp, h0, kernel, bias, *, batch_sizes, sigma, phi):
+def _gru_forward(xp, h0, kernel, bias, *, layout, sigma, phi):
     """``reset_after=True`` GRU; ``bias`` is the recurrent bias row (or ``None``)."""
     n_rows, u = h0.shape
-    layout = _Layout.of(batch_sizes, n_rows, xp.device)
     native = _compiled(xp, h0, kernel, bias)
     if native is not None:
         ids = _native.ACTIVATIONS
         hs, zr, cand, hu_h = native.gru_forward(xp.contiguous(), h0.contiguous(), kernel.contiguous(),
-                                                None if bias is None else bias.contiguous(), batch_sizes,
+                                                None if bias is None else bias.contiguous(), layout.sizes, layout.offsets,
                                                 ids[sigma], ids[phi])
         return (hs, layout.gather(hs, h0, layout.last)), (native, layout, h0, kernel, bias is not None, hs, zr, cand, hu_h)
     kernel_t = kernel.t().contiguous()
@@ -233,8 +278,8 @@ def _gru_backward(saved, d_hs, d_h, *, sigma, phi, **_):
     native, layout, h0, kernel, has_bias, hs, zr, cand, hu_h = saved
     if native is not None:
         ids = _native.ACTIVATIONS
-        d_hu, d_a, d_h0 = native.gru_backward(_dense(d_hs, hs), _dense(d_h, h0), h0.contiguous(), kernel.contiguous(),
-                                              hs, zr, cand, hu_h, layout.sizes, ids[sigma], ids[phi])
+        d_hu, d_a, d_h0 = native.gru_backward(_rows(d_hs), _dense(d_h, h0), h0.contiguous(), kernel.contiguous(),
+                                              hs, zr, cand, hu_h, layout.sizes, layout.offsets, ids[sigma], ids[phi])
         d_xp = torch.cat([d_hu[:, : 2 * h0.shape[1]], d_a], dim=1)
         return d_xp, d_h0, _weight_grad(layout, hs, h0, d_hu), (d_hu.sum(0) if has_bias else None)
     d_sigma, d_phi = DERIVATIVES[sigma], DERIVATIVES[phi]
@@ -264,11 +309,10 @@ def _gru_backward(saved, d_hs, d_h, *, sigma, phi, **_):
     return d_xp, d_h0, _weight_grad(layout, hs, h0, d_hu), (d_hu.sum(0) if has_bias else None)
 
 
-def _simple_forward(xp, h0, kernel, *, batch_sizes, phi):
-    layout = _Layout.of(batch_sizes, h0.shape[0], xp.device)
+def _simple_forward(xp, h0, kernel, *, layout, phi):
     native = _compiled(xp, h0, kernel)
     if native is not None:
-        hs = native.simple_forward(xp.contiguous(), h0.contiguous(), kernel.contiguous(), batch_sizes,
+        hs = native.simple_forward(xp.contiguous(), h0.contiguous(), kernel.contiguous(), layout.sizes, layout.offsets,
                                    _native.ACTIVATIONS[phi])
         return (hs, layout.gather(hs, h0, layout.last)), (native, layout, h0, kernel, hs)
     kernel_t = kernel.t().contiguous()
@@ -282,7 +326,8 @@ def _simple_forward(xp, h0, kernel, *, batch_sizes, phi):
 def _simple_backward(saved, d_hs, d_h, *, phi, **_):
     native, layout, h0, kernel, hs = saved
     if native is not None:
-        d_a, d_h0 = native.simple_backward(_dense(d_hs, hs), _dense(d_h, h0), kernel.contiguous(), hs, layout.sizes,
+        d_a, d_h0 = native.simple_backward(_rows(d_hs), _dense(d_h, h0), kernel.contiguous(), hs, layout.sizes,
+                                           layout.offsets,
                                            _native.ACTIVATIONS[phi])
         return d_a, d_h0, _weight_grad(layout, hs, h0, d_a)
     p = DERIVATIVES[phi](hs)
@@ -304,12 +349,17 @@ class Job:
 
     Tensor inputs, in order: ``lstm``: ``xp, h0, c0, kernel``; ``gru``: ``xp, h0, kernel, bias``
     (``bias`` may be ``None``); ``simple``: ``xp, h0, kernel``. Outputs: ``hs`` and the final
-    states (``h``, and ``c`` for LSTM).
+    states (``h``, and ``c`` for LSTM). ``reverse``: run the (full) blocks from the last to the
+    first (see ``_Layout``).
     """
 
     kind: str
     batch_sizes: list[int]
     activations: dict[str, Activation]
+    reverse: bool = False
+
+    def layout(self, h0: Tensor) -> _Layout:
+        return _Layout.of(self.batch_sizes, h0.shape[0], h0.device, self.reverse)
 
     @property
     def arity(self) -> int:
@@ -322,6 +372,8 @@ class Job:
 
 _FORWARD = {"lstm": _lstm_forward, "gru": _gru_forward, "simple": _simple_forward}
 _BACKWARD = {"lstm": _lstm_backward, "gru": _gru_backward, "simple": _simple_backward}
+
+
 def _split(items: tuple, sizes: list[int]) -> list[tuple]:
     out, start = [], 0
     for size in sizes:
@@ -335,7 +387,7 @@ class _Scan(torch.autograd.Function):
     def forward(ctx, jobs, *tensors):  # type: ignore[override]
         groups = _split(tensors, [job.arity for job in jobs])
         results = [
-            _FORWARD[job.kind](*group, batch_sizes=job.batch_sizes, **job.activations) for job, group in zip(jobs, groups)
+            _FORWARD[job.kind](*group, layout=job.layout(group[1]), **job.activations) for job, group in zip(jobs, groups)
         ]
         ctx.jobs, ctx.saved = jobs, [saved for _, saved in results]
         return tuple(t for outputs, _ in results for t in outputs)
@@ -343,9 +395,16 @@ class _Scan(torch.autograd.Function):
     @staticmethod
     def backward(ctx, *grads):  # type: ignore[override]
         groups = _split(grads, [job.outputs for job in ctx.jobs])
+        if ctx.saved is None:
+            raise RuntimeError(
+                "Trying to backward through birnn's sequence kernel a second time; its saved activations were "
+                "freed after the first backward pass. Pass retain_graph=True to the first one."
+            )
         results = [
             _BACKWARD[job.kind](saved, *group, **job.activations) for job, saved, group in zip(ctx.jobs, ctx.saved, groups)
         ]
+        if not keeps_graph():  # free the saved activations now, like PyTorch's own functions
+            ctx.saved = None
         return (None, *(g for result in results for g in result))
 
 

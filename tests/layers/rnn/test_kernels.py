@@ -246,3 +246,75 @@ def test_concat_of_the_two_halves_of_one_tensor_is_that_tensor():
     other = torch.randn(2, 3, 4)
     torch.testing.assert_close(merge(both[..., :4], other, "concat"), torch.cat([both[..., :4], other], -1))
     torch.testing.assert_close(merge(both[..., 4:], both[..., :4], "concat"), torch.cat([both[..., 4:], both[..., :4]], -1))
+
+
+def test_concat_of_time_major_sequences_stays_time_major():
+    from birnn.layers.rnn._merge import merge
+
+    a, b = torch.randn(5, 2, 3).transpose(0, 1), torch.randn(5, 2, 4).transpose(0, 1)  # (N, T, U) views
+    both = merge(a, b, "concat")
+    torch.testing.assert_close(both, torch.cat([a.contiguous(), b.contiguous()], -1))
+    assert both.transpose(0, 1).is_contiguous()
+
+
+@pytest.mark.skipif(not _native.available(), reason="the compiled loops decide the training kernel")
+def test_stacked_bidirectional_training_moves_no_sequence_between_layers():
+    """Unmasked training: each direction's outputs are views of its time-major packed rows (both
+    directions in input time order), the concatenation is time-major, and the next layer's packing
+    of it is a free view."""
+    from birnn.layers import Bidirectional
+
+    first = Bidirectional(LSTM(4, return_sequences=True))
+    x = torch.randn(3, 6, 5, requires_grad=True)
+    y = first(x)
+    assert y.shape == (3, 6, 8) and y.transpose(0, 1).is_contiguous()
+    packed, packing = _packing.pack(y, None, go_backwards=True)
+    assert packing.blocks_reversed and packed.data_ptr() == y.data_ptr()
+    reference = Bidirectional(LSTM(4, return_sequences=True, use_cudnn=False))
+    reference.build(x.shape)
+    reference.set_weights(first.get_weights())
+    torch.testing.assert_close(y, reference(x), atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("native", [True, False], ids=["compiled", "python"])
+@pytest.mark.parametrize("wrap", [False, True], ids=["rnn", "bidirectional"])
+def test_retain_graph_allows_a_second_backward_and_a_third_is_refused(wrap, native):
+    from birnn.layers import Bidirectional
+
+    with _native.use_native(native):
+        layer = Bidirectional(LSTM(4)) if wrap else LSTM(4)
+        x = torch.randn(3, 6, 5, requires_grad=True)
+        loss = layer(x).square().sum()
+        loss.backward(retain_graph=True)
+        first = [p.grad.clone() for p in (x, *layer.parameters())]
+        loss.backward()
+        for g, p in zip(first, (x, *layer.parameters())):
+            torch.testing.assert_close(p.grad, 2 * g)
+        with pytest.raises(RuntimeError, match="a second time"):
+            loss.backward()
+
+
+def _nodes(root):
+    seen, stack = set(), [root]
+    while stack:
+        node = stack.pop()
+        if node is None or node in seen:
+            continue
+        seen.add(node)
+        yield node
+        stack.extend(next_node for next_node, _ in node.next_functions)
+
+
+@pytest.mark.parametrize("wrap", [False, True], ids=["rnn", "bidirectional"])
+def test_saved_activations_are_freed_by_the_backward_pass(wrap):
+    """Without retain_graph the sequence kernels drop what they saved when their backward is done
+    (not when the caller drops the graph), as PyTorch's own functions do."""
+    from birnn.layers import Bidirectional
+
+    layer = Bidirectional(LSTM(4)) if wrap else LSTM(4)
+    loss = layer(torch.randn(3, 6, 5)).square().sum()
+    holders = [n for n in _nodes(loss.grad_fn) if type(n).__name__ in ("_ScanBackward", "_ConcurrentlyBackward")]
+    assert holders
+    loss.backward()
+    for node in holders:
+        assert getattr(node, "saved", None) is None and getattr(node, "results", None) is None

@@ -13,7 +13,9 @@ pytestmark = pytest.mark.skipif(
 )
 
 ACTIVATIONS = list(_native.ACTIVATIONS)
-SIZES = [([4, 4, 3, 1, 1], 4), ([3, 3], 3), ([2], 4), ([], 3)]  # holes at the end, full, one step, no steps
+SIZES = [  # holes at the end, full, one step, no steps, full blocks run from the last to the first
+    ([4, 4, 3, 1, 1], 4, False), ([3, 3], 3, False), ([2], 4, False), ([], 3, False), ([3, 3, 3], 3, True),
+]
 
 
 def test_the_extension_builds_where_a_toolchain_exists():
@@ -21,7 +23,11 @@ def test_the_extension_builds_where_a_toolchain_exists():
     assert set(_native.ACTIVATIONS) == set(_scan.DERIVATIVES)
 
 
-def _run(kind: str, fns: dict, sizes: list[int], rows: int, dtype: torch.dtype, native: bool, units: int = 5):
+def _run(kind: str, fns: dict, sizes: list[int], rows: int, dtype: torch.dtype, native: bool, units: int = 5,
+         reverse: bool = False, upstream: str = "all"):
+    """Outputs and input gradients of one scan; ``upstream``: which outputs the loss reads
+    (``"all"``, ``"final"``: no gradient reaches the sequence, ``"strided"``: the sequence's
+    gradient arrives as a column slice of a wider one)."""
     gates = {"lstm": 4, "gru": 3, "simple": 1}[kind]
     g = torch.Generator().manual_seed(0)
 
@@ -32,23 +38,73 @@ def _run(kind: str, fns: dict, sizes: list[int], rows: int, dtype: torch.dtype, 
     kernel, bias = make(units, gates * units, scale=0.4), make(gates * units)
     tensors = {"lstm": [xp, h0, c0, kernel], "gru": [xp, h0, kernel, bias], "simple": [xp, h0, kernel]}[kind]
     with _native.use_native(native):
-        outputs = _scan.scan([_scan.Job(kind, sizes, fns)], [tensors])[0]
-        weights = [torch.randn(o.shape, dtype=dtype, generator=g) for o in outputs]
-        grads = torch.autograd.grad(sum((o * w).sum() for o, w in zip(outputs, weights)), tensors)
+        outputs = _scan.scan([_scan.Job(kind, sizes, fns, reverse)], [tensors])[0]
+        read = list(outputs)
+        if upstream == "final":
+            read[0] = read[0].detach()
+        elif upstream == "strided" and outputs[0].numel():
+            strides = []
+            outputs[0].register_hook(lambda grad: strides.append(grad.stride()))
+            read[0] = torch.cat([read[0], torch.ones_like(read[0])], dim=1)
+        weights = [torch.randn(o.shape, dtype=dtype, generator=g) for o in read]
+        loss = sum((o * w).sum() for o, w in zip(read, weights))
+        grads = torch.autograd.grad(loss, tensors, allow_unused=True)
+    if upstream == "strided" and outputs[0].numel():
+        assert strides == [(2 * units, 1)]  # the kernels really read a column slice in place
     return [*outputs, *grads]
 
 
 @pytest.mark.parametrize("dtype, tolerance", [(torch.float64, 1e-12), (torch.float32, 1e-5)], ids=["f64", "f32"])
-@pytest.mark.parametrize("sizes, rows", SIZES, ids=["ragged", "full", "one_step", "empty"])
+@pytest.mark.parametrize("sizes, rows, reverse", SIZES, ids=["ragged", "full", "one_step", "empty", "reversed"])
 @pytest.mark.parametrize("kind", ["lstm", "gru", "simple"])
 @pytest.mark.parametrize("activation", ACTIVATIONS, ids=lambda fn: fn.__name__)
-def test_compiled_loops_match_python_loops(kind, activation, sizes, rows, dtype, tolerance):
+def test_compiled_loops_match_python_loops(kind, activation, sizes, rows, reverse, dtype, tolerance):
     # every activation once as the cell's activation and once as the gates' (sigmoid or it)
     fns = {"phi": activation} if kind == "simple" else {"sigma": activation, "phi": activations.tanh}
-    _assert_same(_run(kind, fns, sizes, rows, dtype, True), _run(kind, fns, sizes, rows, dtype, False), tolerance)
-    if kind != "simple":
-        fns = {"sigma": activations.sigmoid, "phi": activation}
-        _assert_same(_run(kind, fns, sizes, rows, dtype, True), _run(kind, fns, sizes, rows, dtype, False), tolerance)
+    fn_sets = [fns] if kind == "simple" else [fns, {"sigma": activations.sigmoid, "phi": activation}]
+    for fns in fn_sets:
+        args = (kind, fns, sizes, rows, dtype)
+        _assert_same(_run(*args, True, reverse=reverse), _run(*args, False, reverse=reverse), tolerance)
+
+
+@pytest.mark.parametrize("upstream", ["final", "strided"])
+@pytest.mark.parametrize("sizes, rows, reverse", SIZES, ids=["ragged", "full", "one_step", "empty", "reversed"])
+@pytest.mark.parametrize("kind", ["lstm", "gru", "simple"])
+def test_compiled_loops_read_any_upstream_gradient(kind, sizes, rows, reverse, upstream):
+    """No gradient for the sequence (only final states read) and a strided one give the Python loops' results."""
+    fns = {"phi": activations.tanh} if kind == "simple" else {"sigma": activations.sigmoid, "phi": activations.tanh}
+    args = (kind, fns, sizes, rows, torch.float64)
+    _assert_same(_run(*args, True, reverse=reverse, upstream=upstream),
+                 _run(*args, False, reverse=reverse, upstream=upstream), 1e-12)
+
+
+@pytest.mark.parametrize("native", [True, False], ids=["compiled", "python"])
+@pytest.mark.parametrize("kind", ["lstm", "gru", "simple"])
+def test_reversed_blocks_are_the_sequence_run_backwards(kind, native):
+    """A reversed layout over blocks in time order == the ordinary layout over the time-flipped blocks."""
+    steps, rows, units = 4, 3, 5
+    fns = {"phi": activations.tanh} if kind == "simple" else {"sigma": activations.sigmoid, "phi": activations.tanh}
+    gates = {"lstm": 4, "gru": 3, "simple": 1}[kind]
+    g = torch.Generator().manual_seed(1)
+    xp = torch.randn(steps, rows, gates * units, dtype=torch.float64, generator=g)
+    h0, c0 = torch.randn(rows, units, dtype=torch.float64, generator=g), torch.randn(rows, units, dtype=torch.float64, generator=g)
+    kernel, bias = torch.randn(units, gates * units, dtype=torch.float64, generator=g), torch.randn(gates * units, dtype=torch.float64, generator=g)
+
+    def run(x: torch.Tensor, reverse: bool) -> tuple[torch.Tensor, ...]:
+        tensors = {"lstm": [x, h0, c0, kernel], "gru": [x, h0, kernel, bias], "simple": [x, h0, kernel]}[kind]
+        with _native.use_native(native):
+            return _scan.scan([_scan.Job(kind, [rows] * steps, fns, reverse)], [tensors])[0]
+
+    hs_rev, *final_rev = run(xp.reshape(steps * rows, -1), True)
+    hs, *final = run(xp.flip(0).reshape(steps * rows, -1), False)
+    torch.testing.assert_close(hs_rev.view(steps, rows, units), hs.view(steps, rows, units).flip(0), atol=1e-12, rtol=0)
+    for a, b in zip(final_rev, final):
+        torch.testing.assert_close(a, b, atol=1e-12, rtol=0)
+
+
+def test_reversed_blocks_need_full_steps():
+    with pytest.raises(ValueError, match=r"every step to hold all 3 rows, got batch_sizes=\[3, 2\]"):
+        _scan._Layout.of([3, 2], 3, torch.device("cpu"), reverse=True)
 
 
 def _assert_same(got: list[torch.Tensor], want: list[torch.Tensor], tolerance: float) -> None:
