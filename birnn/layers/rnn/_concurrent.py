@@ -25,10 +25,12 @@ import concurrent.futures
 import contextlib
 import ctypes
 from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 from functools import cache
 
 import torch
 from torch import Tensor
+from torch.autograd.graph import get_gradient_edge
 
 from ..._autograd import keeps_graph
 
@@ -100,12 +102,20 @@ def in_parallel(tasks: Sequence[Callable[[], object]]) -> list[object]:
     return [first, *(future.result() for future in pending)]
 
 
+def _edge(output: Tensor | None) -> Any:
+    """Where a task's output enters its private graph, without keeping the output's memory alive
+    (the caller's graph holds it only as long as it needs it); ``None`` if no gradient flows."""
+    if output is None or not output.requires_grad:
+        return None
+    return output if output.grad_fn is None else get_gradient_edge(output)
+
+
 class _Concurrently(torch.autograd.Function):
     @staticmethod
     def forward(ctx, tasks, *inputs):  # type: ignore[override]
         with torch.enable_grad():
             results = in_parallel(tasks)
-        ctx.results = [list(r) for r in results]
+        ctx.results = [[_edge(out) for out in r] for r in results]
         ctx.inputs = inputs
         return tuple(None if out is None else out.detach() for r in results for out in r)
 
@@ -122,9 +132,9 @@ class _Concurrently(torch.autograd.Function):
             offsets.append((start, start + len(outputs)))
             start += len(outputs)
 
-        def replay(outputs: list[Tensor | None], upstream: tuple[Tensor | None, ...]) -> Callable[[], object]:
+        def replay(outputs: list[Any], upstream: tuple[Tensor | None, ...]) -> Callable[[], object]:
             def run() -> tuple[Tensor | None, ...]:
-                pairs = [(o, g) for o, g in zip(outputs, upstream) if o is not None and g is not None and o.requires_grad]
+                pairs = [(o, g) for o, g in zip(outputs, upstream) if o is not None and g is not None]
                 if not pairs or not wanted:
                     return (None,) * len(wanted)
                 return torch.autograd.grad(

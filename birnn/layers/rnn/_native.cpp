@@ -196,8 +196,8 @@ void gru_cell_forward(const T* __restrict hu, const T* __restrict x, const T* __
 template <typename T>
 void gru_cell_backward(const T* __restrict zr, const T* __restrict cand, const T* __restrict hu_h,
                        const T* __restrict h_prev, const T* __restrict up, int64_t ldu, const T* __restrict rec,
-                       int64_t n_next, T* __restrict carry, T* __restrict d_hu, T* __restrict d_a, T* __restrict d_zr,
-                       T* __restrict d_cand, int64_t n, int64_t U, int64_t sigma, int64_t phi) {
+                       int64_t n_next, T* __restrict carry, T* __restrict d_xp, T* __restrict d_hh, T* __restrict block,
+                       T* __restrict d_zr, T* __restrict d_cand, int64_t n, int64_t U, int64_t sigma, int64_t phi) {
   derivative(sigma, zr, d_zr, n * 2 * U);
   derivative(phi, cand, d_cand, n * U);
   for (int64_t r = 0; r < n; ++r) {
@@ -205,15 +205,16 @@ void gru_cell_backward(const T* __restrict zr, const T* __restrict cand, const T
     const T *dz = d_zr + r * 2 * U, *dr = dz + U, *dc = d_cand + r * U, *ur = up + r * ldu;
     const T* rr = rec + r * U;
     const T next = r < n_next ? T(1) : T(0);  // rec rows past n_next are stale
-    T *cr = carry + r * U, *out = d_hu + r * 3 * U, *dar = d_a + r * U;
+    T *cr = carry + r * U, *out = d_xp + r * 3 * U, *hh = d_hh + r * U, *br = block + r * 3 * U;
 #pragma omp simd
     for (int64_t j = 0; j < U; ++j) {
       const T dh = ur[j] + cr[j] + next * rr[j];
       const T a = dh * (T(1) - z[j]) * dc[j];
-      out[j] = dh * (pr[j] - c[j]) * dz[j];
-      out[U + j] = a * hr[j] * dr[j];
-      out[2 * U + j] = a * reset[j];
-      dar[j] = a;
+      const T d_update = dh * (pr[j] - c[j]) * dz[j], d_reset = a * hr[j] * dr[j], d_recurrent = a * reset[j];
+      out[j] = br[j] = d_update;
+      out[U + j] = br[U + j] = d_reset;
+      out[2 * U + j] = a;
+      hh[j] = br[2 * U + j] = d_recurrent;
       cr[j] = dh * z[j];
     }
   }
@@ -347,8 +348,10 @@ std::vector<Tensor> gru_forward(const Tensor& xp, const Tensor& h0, const Tensor
   return {hs, zr, cand, hu_h};
 }
 
-// Returns d_hu (S, 3U) (gradient of the recurrent pre-activations; its z and r parts are also the
-// gradient of xp's), d_a (S, U) (gradient of the candidate's pre-activation = xp's h part), d_h0.
+// Returns d_xp (S, 3U) (gradient of the projected inputs: the z and r pre-activations' and the
+// candidate's), d_hh (S, U) (gradient of the candidate's recurrent part; with d_xp's z and r blocks it
+// is the gradient of the recurrent pre-activations) and d_h0. A per-step block holds the latter for
+// the next step's recurrent multiply.
 std::vector<Tensor> gru_backward(const c10::optional<Tensor>& d_hs, const Tensor& d_h, const Tensor& h0,
                                  const Tensor& kernel, const Tensor& hs, const Tensor& zr, const Tensor& cand,
                                  const Tensor& hu_h, const std::vector<int64_t>& sizes,
@@ -356,26 +359,28 @@ std::vector<Tensor> gru_backward(const c10::optional<Tensor>& d_hs, const Tensor
   pybind11::gil_scoped_release no_gil;
   const int64_t S = hs.size(0), N = h0.size(0), U = h0.size(1);
   auto options = hs.options();
-  Tensor d_hu = at::empty({S, 3 * U}, options), d_a = at::empty({S, U}, options), carry = d_h.clone(),
-         recurrent = at::empty({N, U}, options), d_zr = at::empty({N, 2 * U}, options), d_cand = at::empty({N, U}, options);
+  Tensor d_xp = at::empty({S, 3 * U}, options), d_hh = at::empty({S, U}, options), block = at::empty({N, 3 * U}, options),
+         carry = d_h.clone(), recurrent = at::empty({N, U}, options), d_zr = at::empty({N, 2 * U}, options),
+         d_cand = at::empty({N, U}, options);
   const Tensor kernel_t = kernel.t();
   const Upstream up(d_hs, N, U, options);
   const int64_t steps = static_cast<int64_t>(sizes.size());
   for (int64_t t = steps - 1; t >= 0; --t) {
     const int64_t n = sizes[t], off = offsets[t], n_next = t + 1 < steps ? sizes[t + 1] : 0;
-    if (n_next > 0) mm_into(recurrent.narrow(0, 0, n_next), d_hu.narrow(0, offsets[t + 1], n_next), kernel_t);
+    if (n_next > 0) mm_into(recurrent.narrow(0, 0, n_next), block.narrow(0, 0, n_next), kernel_t);
     const Tensor h_prev = previous_block(hs, h0, offsets, t, n);
     AT_DISPATCH_FLOATING_TYPES(hs.scalar_type(), "gru_backward", [&] {
       gru_cell_backward(ptr<scalar_t>(zr, off, 2 * U), ptr<scalar_t>(cand, off, U), ptr<scalar_t>(hu_h, off, U),
                         ptr<scalar_t>(h_prev, 0, U), ptr<scalar_t>(up.rows, up.row(offsets, t), up.stride()), up.stride(),
                         ptr<scalar_t>(recurrent, 0, U), n_next,
-                        mut<scalar_t>(carry, 0, U), mut<scalar_t>(d_hu, off, 3 * U), mut<scalar_t>(d_a, off, U),
-                        mut<scalar_t>(d_zr, 0, 2 * U), mut<scalar_t>(d_cand, 0, U), n, U, sigma, phi);
+                        mut<scalar_t>(carry, 0, U), mut<scalar_t>(d_xp, off, 3 * U), mut<scalar_t>(d_hh, off, U),
+                        mut<scalar_t>(block, 0, 3 * U), mut<scalar_t>(d_zr, 0, 2 * U), mut<scalar_t>(d_cand, 0, U), n,
+                        U, sigma, phi);
     });
   }
   Tensor d_h0 = carry.clone();
-  if (steps > 0) d_h0.narrow(0, 0, sizes[0]).addmm_(d_hu.narrow(0, offsets[0], sizes[0]), kernel_t);
-  return {d_hu, d_a, d_h0};
+  if (steps > 0) d_h0.narrow(0, 0, sizes[0]).addmm_(block.narrow(0, 0, sizes[0]), kernel_t);
+  return {d_xp, d_hh, d_h0};
 }
 
 // xp (S, U) projected inputs; h0 (N, U); kernel (U, U). Returns hs (S, U).

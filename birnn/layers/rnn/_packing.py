@@ -109,7 +109,7 @@ def unpack_sequence(packed: Tensor, p: Packing, zero_output_for_mask: bool, reve
     if reverse:
         index, keep = index.flip(1), keep.flip(1)
     out = packed.index_select(0, index.flatten()).view(n, steps, -1)
-    return out * keep.unsqueeze(-1).to(out.dtype)
+    return out.mul_(keep.unsqueeze(-1).to(out.dtype))  # in place: index_select's backward does not read its output
 
 
 def unpack_last(packed: Tensor, p: Packing, zero_output_for_mask: bool) -> Tensor:

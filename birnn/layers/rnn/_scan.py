@@ -168,22 +168,25 @@ def _rows(t: Tensor | None) -> Tensor | None:
     return t if t is None or t.stride(-1) == 1 else t.contiguous()
 
 
-def _weight_grad(layout: _Layout, hs: Tensor, h0: Tensor, d_pre: Tensor) -> Tensor:
+def _weight_grad(layout: _Layout, hs: Tensor, h0: Tensor, *d_pre: Tensor) -> Tensor:
     """Gradient of the recurrent kernel: every step's previous state times its pre-activation gradient.
 
-    Without a mask the previous states of all blocks but the first are ``hs`` shifted by one block,
-    so two matrix multiplies read them in place; otherwise they are gathered (one copy).
+    ``d_pre``: the pre-activation gradient ``(S, G)``, possibly as column blocks (concatenated in the
+    result). Without a mask the previous states of all blocks but the first are ``hs`` shifted by one
+    block, so two matrix multiplies read them in place; otherwise they are gathered (one copy).
     """
     if layout.full:
         n, total = layout.sizes[0], hs.shape[0]
         first, rest = (slice(total - n, total), slice(0, total - n)) if layout.reverse else (slice(0, n), slice(n, total))
-        shifted = slice(n, total) if layout.reverse else slice(0, total - n)
-        return torch.addmm(torch.mm(h0.t(), d_pre[first]), hs[shifted].t(), d_pre[rest])
-    previous = hs.index_select(0, layout.previous.clamp(max=max(hs.shape[0] - 1, 0)))
-    if layout.sizes:
-        n0, start = layout.sizes[0], layout.offsets[0]
-        previous[start : start + n0] = h0[:n0]
-    return torch.mm(previous.t(), d_pre)
+        shifted = hs[n:] if layout.reverse else hs[: total - n]
+        grads = [torch.addmm(torch.mm(h0.t(), d[first]), shifted.t(), d[rest]) for d in d_pre]
+    else:
+        previous = hs.index_select(0, layout.previous.clamp(max=max(hs.shape[0] - 1, 0)))
+        if layout.sizes:
+            n0, start = layout.sizes[0], layout.offsets[0]
+            previous[start : start + n0] = h0[:n0]
+        grads = [torch.mm(previous.t(), d) for d in d_pre]
+    return grads[0] if len(grads) == 1 else torch.cat(grads, dim=1)
 
 
 def _lstm_forward(xp, h0, c0, kernel, *, layout, sigma, phi):
@@ -278,10 +281,11 @@ def _gru_backward(saved, d_hs, d_h, *, sigma, phi, **_):
     native, layout, h0, kernel, has_bias, hs, zr, cand, hu_h = saved
     if native is not None:
         ids = _native.ACTIVATIONS
-        d_hu, d_a, d_h0 = native.gru_backward(_rows(d_hs), _dense(d_h, h0), h0.contiguous(), kernel.contiguous(),
-                                              hs, zr, cand, hu_h, layout.sizes, layout.offsets, ids[sigma], ids[phi])
-        d_xp = torch.cat([d_hu[:, : 2 * h0.shape[1]], d_a], dim=1)
-        return d_xp, d_h0, _weight_grad(layout, hs, h0, d_hu), (d_hu.sum(0) if has_bias else None)
+        d_xp, d_hh, d_h0 = native.gru_backward(_rows(d_hs), _dense(d_h, h0), h0.contiguous(), kernel.contiguous(),
+                                               hs, zr, cand, hu_h, layout.sizes, layout.offsets, ids[sigma], ids[phi])
+        d_zr = d_xp[:, : 2 * h0.shape[1]]  # with d_hh: the gradient of the recurrent pre-activations
+        bias_grad = torch.cat([d_zr.sum(0), d_hh.sum(0)]) if has_bias else None
+        return d_xp, d_h0, _weight_grad(layout, hs, h0, d_zr, d_hh), bias_grad
     d_sigma, d_phi = DERIVATIVES[sigma], DERIVATIVES[phi]
     n_rows, u = h0.shape
     z, r = zr[:, :u], zr[:, u:]
