@@ -56,6 +56,8 @@ def _note(row: dict[str, Any]) -> str:
         return f"error: {row['error']}"
     if "skipped" in row:
         return f"skipped: {row['skipped']}"
+    if row.get("finite") is False:
+        return "diverged: the step's result is not finite (timed on NaN/inf arithmetic)"
     return ""
 
 

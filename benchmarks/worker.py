@@ -22,6 +22,8 @@ import sys
 import traceback
 from typing import Any
 
+import numpy as np
+
 from . import cases as cases_module
 from .measure import peak_step_memory_mib, time_step
 from .peers import PEERS, Prepared
@@ -53,7 +55,20 @@ def _measure_variant(prepared: Prepared, key: str, args: argparse.Namespace) -> 
         record["error"] = f"{type(error).__name__}: {error}"
         return record
     record.update(times_ms=list(timing.times_ms), median_ms=timing.median_ms, min_ms=timing.min_ms)
+    record["finite"] = finite(prepared.steps[key]())
     return record
+
+
+def finite(result: object) -> bool:
+    """Whether a step's result (loss or predictions: tensor, array, number or a list of them) is
+    all finite; a step that trained into NaNs is timed on NaN arithmetic and is flagged."""
+    if result is None:
+        return True
+    if isinstance(result, (list, tuple)):
+        return all(finite(item) for item in result)
+    if hasattr(result, "detach"):  # torch tensor
+        result = result.detach().cpu().numpy()
+    return bool(np.isfinite(np.asarray(result, dtype=np.float64)).all())
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:

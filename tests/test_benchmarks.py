@@ -108,3 +108,51 @@ def test_merge_replaces_remeasured_cases(results_dir: Path) -> None:
     ]
     assert [run["cases"] for run in merged["runs"]] == [["masked_lstm_train"], ["inference"]]
     assert "later" in to_markdown(merged)
+
+
+def test_json_rows_say_whether_the_step_stayed_finite(results_dir: Path) -> None:
+    data = json.loads((results_dir / "benchmark.json").read_text())
+    timed = [row for row in data["rows"] if "median_ms" in row]
+    assert timed and all(row["finite"] is True for row in timed)
+
+
+def test_non_finite_results_are_detected_and_noted() -> None:
+    import numpy as np
+    import torch
+
+    from benchmarks.report import _note
+    from benchmarks.worker import finite
+
+    assert finite(torch.tensor(1.5)) and finite([0.5, np.ones(3)]) and finite(None)
+    assert not finite(torch.tensor([1.0, float("nan")]))
+    assert not finite([0.5, float("inf")])
+    assert "diverged" in _note({"finite": False}) and _note({"finite": True}) == ""
+
+
+def test_shared_rmsprop_is_kerass() -> None:
+    """Epsilon inside the root, as Keras and birnn.optimizers.RMSprop compute it."""
+    import torch
+
+    from benchmarks.peers.torch_common import KerasRMSprop
+    from birnn.optimizers import RMSprop
+
+    torch.manual_seed(0)
+    a, b = torch.randn(5, requires_grad=True), torch.randn(3, 2, requires_grad=True)
+    ours = [p.detach().clone().requires_grad_() for p in (a, b)]
+    reference = [p.detach().clone().requires_grad_() for p in (a, b)]
+    opt, ref = KerasRMSprop(ours), RMSprop()
+    for step in range(3):
+        for params in (ours, reference):
+            for p in params:
+                p.grad = None
+            (params[0].sin().sum() * 1e-3 + (params[1] ** 3).sum()).backward()
+        opt.step()
+        ref.apply(reference)
+    for got, want in zip(ours, reference):
+        torch.testing.assert_close(got, want, atol=1e-6, rtol=1e-6)
+    v = torch.tensor([1e-4])  # by hand for one tiny gradient: lr g / sqrt(0.1 g^2 + eps)
+    p = torch.zeros(1, requires_grad=True)
+    opt = KerasRMSprop([p])
+    p.grad = v.clone()
+    opt.step()
+    torch.testing.assert_close(p.detach(), -1e-3 * v / torch.sqrt(0.1 * v * v + 1e-7))

@@ -18,7 +18,7 @@ from torch import Tensor, nn
 from ..cases import Batch, Case
 from .base import PRIMARY, Prepared, Step
 
-__all__ = ["Classifier", "Inputs", "configure", "rmsprop", "steps_for", "synchronizer", "to_inputs", "versions"]
+__all__ = ["Classifier", "Inputs", "KerasRMSprop", "configure", "rmsprop", "steps_for", "synchronizer", "to_inputs", "versions"]
 
 
 def configure(threads: int, device: str) -> None:
@@ -45,9 +45,38 @@ class Classifier(nn.Module):
         return self.head(self.body(inputs, lengths))
 
 
+class KerasRMSprop(torch.optim.Optimizer):
+    """RMSprop as Keras computes it, for both PyTorch peers: ``v = rho v + (1 - rho) g**2``,
+    ``p -= lr g / sqrt(v + epsilon)``.
+
+    ``torch.optim.RMSprop`` adds epsilon *outside* the root, so its first steps move every weight by
+    about ``3 lr`` whatever its gradient (``g / sqrt(0.1 g**2)``); with Keras's orthogonal recurrent
+    initialisation that pushes the seed's relu LSTM past stability within three steps, and the
+    timed steps then run on NaNs. The Keras peers never see that; with this optimizer all peers do
+    the same updates. Multi-tensor (``torch._foreach_*``) operations, as ``torch.optim`` uses.
+    """
+
+    def __init__(self, parameters: object, lr: float = 1e-3, rho: float = 0.9, epsilon: float = 1e-7) -> None:
+        super().__init__(parameters, {"lr": lr, "rho": rho, "epsilon": epsilon})  # type: ignore[arg-type]
+
+    @torch.no_grad()
+    def step(self, closure: None = None) -> None:  # type: ignore[override]
+        for group in self.param_groups:
+            params = [p for p in group["params"] if p.grad is not None]
+            if not params:
+                continue
+            grads = [p.grad for p in params]
+            velocities = [self.state[p].setdefault("velocity", torch.zeros_like(p)) for p in params]
+            torch._foreach_mul_(velocities, group["rho"])
+            torch._foreach_addcmul_(velocities, grads, grads, value=1 - group["rho"])
+            roots = torch._foreach_add(velocities, group["epsilon"])
+            torch._foreach_sqrt_(roots)
+            torch._foreach_addcdiv_(params, grads, roots, value=-group["lr"])
+
+
 def rmsprop(parameters: object) -> torch.optim.Optimizer:
-    """``torch.optim.RMSprop`` with Keras's defaults (lr 1e-3, rho 0.9, epsilon 1e-7)."""
-    return torch.optim.RMSprop(parameters, lr=1e-3, alpha=0.9, eps=1e-7)  # type: ignore[arg-type]
+    """RMSprop with Keras's defaults and mathematics (lr 1e-3, rho 0.9, epsilon 1e-7)."""
+    return KerasRMSprop(parameters)
 
 
 Inputs = tuple[Tensor, Tensor | None, Tensor]
@@ -73,13 +102,13 @@ def _train_step(model: nn.Module, data: Inputs, sync: Callable[[], None]) -> Ste
     optimizer = rmsprop(model.parameters())
     model.train()
 
-    def step() -> float:
+    def step() -> Tensor:
         optimizer.zero_grad(set_to_none=True)
         loss = F.cross_entropy(model(inputs, lengths), labels)
         loss.backward()
         optimizer.step()
         sync()
-        return 0.0
+        return loss.detach()
 
     return step
 
