@@ -16,23 +16,26 @@ MergeFn = Callable[[Tensor, Tensor], Tensor]
 MergeMode = Union[str, MergeFn, None]
 
 def _concat(y: Tensor, y_rev: Tensor) -> Tensor:
-    """``cat([y, y_rev], -1)``; when both are the two halves of one tensor (PyTorch's bidirectional
-    kernel output), that tensor itself, without a copy."""
+    """``cat([y, y_rev], -1)``, without a copy when it can be a view.
+
+    When both are the two adjacent halves of the last axis of one tensor (PyTorch's bidirectional
+    kernel output, batch-first or time-major) the result is that tensor's view over both halves.
+    Time-major sequences seen batch-first (the sequence kernels' outputs) are concatenated in that
+    memory order, so the next layer reads the result time-major without a copy.
+    """
     base = y._base
     if (
         base is not None
         and not torch.jit.is_tracing()
         and y_rev._base is base
-        and base.is_contiguous()
-        and base.shape == (*y.shape[:-1], y.shape[-1] + y_rev.shape[-1])
-        and y.data_ptr() == base.data_ptr()
-        and y_rev.data_ptr() == base.data_ptr() + y.shape[-1] * base.element_size()
-        and y.stride() == y_rev.stride() == base.stride()
+        and y.shape[:-1] == y_rev.shape[:-1]
+        and y.stride() == y_rev.stride()
+        and y.stride(-1) == 1
+        and y_rev.storage_offset() == y.storage_offset() + y.shape[-1]
     ):
-        return base
+        both = base.as_strided((*y.shape[:-1], y.shape[-1] + y_rev.shape[-1]), y.stride(), y.storage_offset())
+        return base if both.shape == base.shape and both.stride() == base.stride() else both
     if y.dim() == 3 and y.transpose(0, 1).is_contiguous() and y_rev.transpose(0, 1).is_contiguous():
-        # time-major sequences seen batch-first (the sequence kernels' outputs): concatenate them in
-        # that memory order, so the next layer reads the result time-major without a copy
         return torch.cat([y.transpose(0, 1), y_rev.transpose(0, 1)], dim=-1).transpose(0, 1)
     return torch.cat([y, y_rev], dim=-1)
 

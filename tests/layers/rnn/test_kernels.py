@@ -318,3 +318,15 @@ def test_saved_activations_are_freed_by_the_backward_pass(wrap):
     loss.backward()
     for node in holders:
         assert getattr(node, "saved", None) is None and getattr(node, "results", None) is None
+
+
+def test_concat_of_the_halves_of_a_time_major_tensor_is_a_view_with_gradients():
+    from birnn.layers.rnn._merge import merge
+
+    leaf = torch.randn(5, 2, 8, requires_grad=True)
+    out = (leaf * 2).transpose(0, 1)  # (N, T, 2U) seen batch-first, as PyTorch's batch_first kernel returns it
+    both = merge(out[..., :4], out[..., 4:], "concat")
+    assert both.data_ptr() == out.data_ptr() and both.stride() == out.stride()
+    weights = torch.randn(2, 5, 8)
+    (both * weights).sum().backward()
+    torch.testing.assert_close(leaf.grad, 2 * weights.transpose(0, 1))
