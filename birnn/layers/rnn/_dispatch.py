@@ -282,7 +282,7 @@ def _scan_job(layer: RNN, call: Call) -> tuple[Job, list[Tensor | None], Packing
     else:
         fns = {"phi": cell.activation}
         tensors = [xp, *states, cell.recurrent_kernel]
-    return Job(kind, packing.batch_sizes, fns, packing.blocks_reversed), tensors, packing
+    return Job(kind, packing.batch_sizes, fns, packing.blocks_reversed, owned=True), tensors, packing
 
 
 def _scan_result(layer: RNN, outputs: tuple[Tensor, ...], packing: Packing, aligned: bool) -> Result:

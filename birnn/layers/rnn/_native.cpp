@@ -105,11 +105,13 @@ Tensor previous_block(const Tensor& packed, const Tensor& initial, const std::ve
 // One step's element-wise work on n rows of U units; the time loops below call these between their
 // matrix multiplies. Pointers are to contiguous row blocks; restrict lets the compiler vectorise.
 
-// z (n, 4U): recurrent part in, activated gates (i, f, g, o) out; then c and h.
+// z (n, 4U): pre-activations in (x, when given, is added first), activated gates (i, f, g, o) out;
+// then c and h.
 template <typename T>
 void lstm_cell_forward(T* __restrict z, const T* __restrict x, const T* __restrict c_prev, T* __restrict c,
                        T* __restrict tc, T* __restrict h, int64_t n, int64_t U, int64_t sigma, int64_t phi) {
-  for (int64_t j = 0; j < n * 4 * U; ++j) z[j] += x[j];
+  if (x != nullptr)
+    for (int64_t j = 0; j < n * 4 * U; ++j) z[j] += x[j];
   for (int64_t r = 0; r < n; ++r) {
     T* g = z + r * 4 * U;
     activate(sigma, g, 2 * U);
@@ -133,10 +135,12 @@ void lstm_cell_forward(T* __restrict z, const T* __restrict x, const T* __restri
 }
 
 // dh = up + extra (extra: the recurrent gradient, or the final-state gradient on a row's last step).
+// dz may be g itself (the gates are overwritten by their gradient): each element is read before the
+// same element is written, so g and dz are not restrict.
 template <typename T>
-void lstm_cell_backward(const T* __restrict g, const T* __restrict c, const T* __restrict c_prev,
+void lstm_cell_backward(const T* g, const T* __restrict c, const T* __restrict c_prev,
                         const T* __restrict up, int64_t ldu, const T* __restrict rec, const T* __restrict final_h,
-                        int64_t n_next, T* __restrict carry, T* __restrict dz, T* __restrict d_gates, T* __restrict tc,
+                        int64_t n_next, T* __restrict carry, T* dz, T* __restrict d_gates, T* __restrict tc,
                         T* __restrict d_tc, int64_t n, int64_t U, int64_t sigma, int64_t phi) {
   std::copy(c, c + n * U, tc);
   activate(phi, tc, n * U);
@@ -153,13 +157,14 @@ void lstm_cell_backward(const T* __restrict g, const T* __restrict c, const T* _
     T* dzr = dz + r * 4 * U;
 #pragma omp simd
     for (int64_t j = 0; j < U; ++j) {
+      const T gi = i[j], gf = f[j], gg = cand[j], go = o[j];
       const T dh = ur[j] + extra[j];
-      const T dc = cr[j] + dh * o[j] * dtr[j];
-      dzr[j] = dc * cand[j] * dg[j];
+      const T dc = cr[j] + dh * go * dtr[j];
+      dzr[j] = dc * gg * dg[j];
       dzr[U + j] = dc * cp[j] * dg[U + j];
-      dzr[2 * U + j] = dc * i[j] * dg[2 * U + j];
+      dzr[2 * U + j] = dc * gi * dg[2 * U + j];
       dzr[3 * U + j] = dh * tr[j] * dg[3 * U + j];
-      cr[j] = dc * f[j];
+      cr[j] = dc * gf;
     }
   }
 }
@@ -272,35 +277,41 @@ struct Upstream {
 
 // xp (S, 4U) projected inputs (gate order i, f, g, o); h0, c0 (N, U); kernel (U, 4U).
 // Returns hs (S, U), cs (S, U), gates (S, 4U) activated.
+// in_place: xp belongs to this call alone and becomes the gates (no second (S, 4U) buffer).
 std::vector<Tensor> lstm_forward(const Tensor& xp, const Tensor& h0, const Tensor& c0, const Tensor& kernel,
                                  const std::vector<int64_t>& sizes, const std::vector<int64_t>& offsets, int64_t sigma,
-                                 int64_t phi) {
+                                 int64_t phi, bool in_place) {
   pybind11::gil_scoped_release no_gil;
   const int64_t S = xp.size(0), N = h0.size(0), U = h0.size(1);
-  Tensor gates = at::empty_like(xp), hs = at::empty({S, U}, xp.options()), cs = at::empty({S, U}, xp.options());
-  Tensor tc = at::empty({N, U}, xp.options());
+  Tensor gates = in_place ? xp : at::empty_like(xp), hs = at::empty({S, U}, xp.options()),
+         cs = at::empty({S, U}, xp.options()), tc = at::empty({N, U}, xp.options());
   for (size_t t = 0; t < sizes.size(); ++t) {
     const int64_t n = sizes[t], off = offsets[t];
-    mm_into(gates.narrow(0, off, n), previous_block(hs, h0, offsets, t, n), kernel);
+    Tensor block = gates.narrow(0, off, n);
+    const Tensor h_prev = previous_block(hs, h0, offsets, t, n);
+    if (in_place) at::addmm_out(block, block, h_prev, kernel);
+    else mm_into(block, h_prev, kernel);
     const Tensor c_prev = previous_block(cs, c0, offsets, t, n);
     AT_DISPATCH_FLOATING_TYPES(xp.scalar_type(), "lstm_forward", [&] {
-      lstm_cell_forward(mut<scalar_t>(gates, off, 4 * U), ptr<scalar_t>(xp, off, 4 * U), ptr<scalar_t>(c_prev, 0, U),
-                        mut<scalar_t>(cs, off, U), mut<scalar_t>(tc, 0, U), mut<scalar_t>(hs, off, U), n, U, sigma, phi);
+      lstm_cell_forward(mut<scalar_t>(gates, off, 4 * U), in_place ? nullptr : ptr<scalar_t>(xp, off, 4 * U),
+                        ptr<scalar_t>(c_prev, 0, U), mut<scalar_t>(cs, off, U), mut<scalar_t>(tc, 0, U),
+                        mut<scalar_t>(hs, off, U), n, U, sigma, phi);
     });
   }
   return {hs, cs, gates};
 }
 
 // d_hs (S, U) upstream gradient of every output (or None), d_h, d_c (N, U) of the final states.
-// Returns dz (S, 4U) (gradient of the gates' pre-activations, i.e. of xp), d_h0, d_c0.
+// Returns dz (S, 4U) (gradient of the gates' pre-activations, i.e. of xp), d_h0, d_c0. in_place: the
+// gates are not needed afterwards (no retained graph) and dz overwrites them.
 std::vector<Tensor> lstm_backward(const c10::optional<Tensor>& d_hs, const Tensor& d_h, const Tensor& d_c,
                                   const Tensor& c0, const Tensor& kernel, const Tensor& cs, const Tensor& gates,
                                   const std::vector<int64_t>& sizes, const std::vector<int64_t>& offsets,
-                                  int64_t sigma, int64_t phi) {
+                                  int64_t sigma, int64_t phi, bool in_place) {
   pybind11::gil_scoped_release no_gil;
   const int64_t N = c0.size(0), U = c0.size(1);
   auto options = gates.options();
-  Tensor dz = at::empty_like(gates), carry = d_c.clone(), d_h0 = d_h.clone(), recurrent = at::empty({N, U}, options);
+  Tensor dz = in_place ? gates : at::empty_like(gates), carry = d_c.clone(), d_h0 = d_h.clone(), recurrent = at::empty({N, U}, options);
   Tensor d_gates = at::empty({N, 4 * U}, options), tc = at::empty({N, U}, options), d_tc = at::empty({N, U}, options);
   const Tensor kernel_t = kernel.t();
   const Upstream up(d_hs, N, U, options);

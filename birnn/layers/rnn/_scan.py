@@ -189,13 +189,13 @@ def _weight_grad(layout: _Layout, hs: Tensor, h0: Tensor, *d_pre: Tensor) -> Ten
     return grads[0] if len(grads) == 1 else torch.cat(grads, dim=1)
 
 
-def _lstm_forward(xp, h0, c0, kernel, *, layout, sigma, phi):
+def _lstm_forward(xp, h0, c0, kernel, *, layout, sigma, phi, owned):
     n_rows, u = h0.shape
     native = _compiled(xp, h0, c0, kernel)
     if native is not None:
         ids = _native.ACTIVATIONS
         hs, cs, gates = native.lstm_forward(xp.contiguous(), h0.contiguous(), c0.contiguous(), kernel.contiguous(),
-                                            layout.sizes, layout.offsets, ids[sigma], ids[phi])
+                                            layout.sizes, layout.offsets, ids[sigma], ids[phi], owned)
         outputs = (hs, layout.gather(hs, h0, layout.last), layout.gather(cs, c0, layout.last))
         return outputs, (native, layout, h0, c0, kernel, hs, cs, None, gates)
     kernel_t = kernel.t().contiguous()
@@ -215,13 +215,13 @@ def _lstm_forward(xp, h0, c0, kernel, *, layout, sigma, phi):
     return outputs, (None, layout, h0, c0, kernel, hs, cs, tcs, gates)
 
 
-def _lstm_backward(saved, d_hs, d_h, d_c, *, sigma, phi, **_):
+def _lstm_backward(saved, d_hs, d_h, d_c, *, sigma, phi, last_use, **_):
     native, layout, h0, c0, kernel, hs, cs, tcs, gates = saved
     if native is not None:
         ids = _native.ACTIVATIONS
         dz, d_h0, d_c0 = native.lstm_backward(_rows(d_hs), _dense(d_h, h0), _dense(d_c, c0), c0.contiguous(),
                                               kernel.contiguous(), cs, gates, layout.sizes, layout.offsets, ids[sigma],
-                                              ids[phi])
+                                              ids[phi], last_use)
         return dz, d_h0, d_c0, _weight_grad(layout, hs, h0, dz)
     d_sigma, d_phi = DERIVATIVES[sigma], DERIVATIVES[phi]
     n_rows, u = h0.shape
@@ -252,7 +252,7 @@ def _lstm_backward(saved, d_hs, d_h, d_c, *, sigma, phi, **_):
     return dz, d_h0, d_c0, _weight_grad(layout, hs, h0, dz)
 
 
-def _gru_forward(xp, h0, kernel, bias, *, layout, sigma, phi):
+def _gru_forward(xp, h0, kernel, bias, *, layout, sigma, phi, owned):
     """``reset_after=True`` GRU; ``bias`` is the recurrent bias row (or ``None``)."""
     n_rows, u = h0.shape
     native = _compiled(xp, h0, kernel, bias)
@@ -313,7 +313,7 @@ def _gru_backward(saved, d_hs, d_h, *, sigma, phi, **_):
     return d_xp, d_h0, _weight_grad(layout, hs, h0, d_hu), (d_hu.sum(0) if has_bias else None)
 
 
-def _simple_forward(xp, h0, kernel, *, layout, phi):
+def _simple_forward(xp, h0, kernel, *, layout, phi, owned):
     native = _compiled(xp, h0, kernel)
     if native is not None:
         hs = native.simple_forward(xp.contiguous(), h0.contiguous(), kernel.contiguous(), layout.sizes, layout.offsets,
@@ -354,13 +354,15 @@ class Job:
     Tensor inputs, in order: ``lstm``: ``xp, h0, c0, kernel``; ``gru``: ``xp, h0, kernel, bias``
     (``bias`` may be ``None``); ``simple``: ``xp, h0, kernel``. Outputs: ``hs`` and the final
     states (``h``, and ``c`` for LSTM). ``reverse``: run the (full) blocks from the last to the
-    first (see ``_Layout``).
+    first (see ``_Layout``). ``owned``: ``xp`` was made for this call alone (the dispatcher's input
+    projection), so the kernel may overwrite it (the LSTM turns it into its gates in place).
     """
 
     kind: str
     batch_sizes: list[int]
     activations: dict[str, Activation]
     reverse: bool = False
+    owned: bool = False
 
     def layout(self, h0: Tensor) -> _Layout:
         return _Layout.of(self.batch_sizes, h0.shape[0], h0.device, self.reverse)
@@ -391,7 +393,8 @@ class _Scan(torch.autograd.Function):
     def forward(ctx, jobs, *tensors):  # type: ignore[override]
         groups = _split(tensors, [job.arity for job in jobs])
         results = [
-            _FORWARD[job.kind](*group, layout=job.layout(group[1]), **job.activations) for job, group in zip(jobs, groups)
+            _FORWARD[job.kind](*group, layout=job.layout(group[1]), owned=job.owned, **job.activations)
+            for job, group in zip(jobs, groups)
         ]
         ctx.jobs, ctx.saved = jobs, [saved for _, saved in results]
         return tuple(t for outputs, _ in results for t in outputs)
@@ -404,10 +407,12 @@ class _Scan(torch.autograd.Function):
                 "Trying to backward through birnn's sequence kernel a second time; its saved activations were "
                 "freed after the first backward pass. Pass retain_graph=True to the first one."
             )
+        last_use = not keeps_graph()  # no second backward can come: saved buffers may be reused, then freed
         results = [
-            _BACKWARD[job.kind](saved, *group, **job.activations) for job, saved, group in zip(ctx.jobs, ctx.saved, groups)
+            _BACKWARD[job.kind](saved, *group, last_use=last_use, **job.activations)
+            for job, saved, group in zip(ctx.jobs, ctx.saved, groups)
         ]
-        if not keeps_graph():  # free the saved activations now, like PyTorch's own functions
+        if last_use:  # free the saved activations now, like PyTorch's own functions
             ctx.saved = None
         return (None, *(g for result in results for g in result))
 

@@ -24,7 +24,7 @@ def test_the_extension_builds_where_a_toolchain_exists():
 
 
 def _run(kind: str, fns: dict, sizes: list[int], rows: int, dtype: torch.dtype, native: bool, units: int = 5,
-         reverse: bool = False, upstream: str = "all"):
+         reverse: bool = False, upstream: str = "all", owned: bool = False):
     """Outputs and input gradients of one scan; ``upstream``: which outputs the loss reads
     (``"all"``, ``"final"``: no gradient reaches the sequence, ``"strided"``: the sequence's
     gradient arrives as a column slice of a wider one)."""
@@ -38,7 +38,11 @@ def _run(kind: str, fns: dict, sizes: list[int], rows: int, dtype: torch.dtype, 
     kernel, bias = make(units, gates * units, scale=0.4), make(gates * units)
     tensors = {"lstm": [xp, h0, c0, kernel], "gru": [xp, h0, kernel, bias], "simple": [xp, h0, kernel]}[kind]
     with _native.use_native(native):
-        outputs = _scan.scan([_scan.Job(kind, sizes, fns, reverse)], [tensors])[0]
+        if owned:  # the kernel may overwrite its projected inputs: give it a private copy, as the dispatcher does
+            tensors_in = [tensors[0] * 1, *tensors[1:]]
+            outputs = _scan.scan([_scan.Job(kind, sizes, fns, reverse, owned=True)], [tensors_in])[0]
+        else:
+            outputs = _scan.scan([_scan.Job(kind, sizes, fns, reverse)], [tensors])[0]
         read = list(outputs)
         if upstream == "final":
             read[0] = read[0].detach()
@@ -76,6 +80,30 @@ def test_compiled_loops_read_any_upstream_gradient(kind, sizes, rows, reverse, u
     args = (kind, fns, sizes, rows, torch.float64)
     _assert_same(_run(*args, True, reverse=reverse, upstream=upstream),
                  _run(*args, False, reverse=reverse, upstream=upstream), 1e-12)
+
+
+@pytest.mark.parametrize("sizes, rows, reverse", SIZES, ids=["ragged", "full", "one_step", "empty", "reversed"])
+@pytest.mark.parametrize("kind", ["lstm", "gru", "simple"])
+def test_owned_inputs_and_buffers_reused_by_a_last_backward_change_nothing(kind, sizes, rows, reverse):
+    """``owned`` (the projection becomes the gates in place) and the backward pass overwriting saved
+    buffers when no graph is retained give the Python loops' results, and a retained graph still
+    gives the same gradients twice."""
+    fns = {"phi": activations.tanh} if kind == "simple" else {"sigma": activations.sigmoid, "phi": activations.tanh}
+    args = (kind, fns, sizes, rows, torch.float64)
+    _assert_same(_run(*args, True, reverse=reverse, owned=True), _run(*args, False, reverse=reverse), 1e-12)
+    g = torch.Generator().manual_seed(3)
+    gates = {"lstm": 4, "gru": 3, "simple": 1}[kind]
+    xp = torch.randn(sum(sizes), gates * 5, dtype=torch.float64, generator=g, requires_grad=True)
+    h0, c0 = torch.randn(rows, 5, dtype=torch.float64, generator=g), torch.randn(rows, 5, dtype=torch.float64, generator=g)
+    kernel = torch.randn(5, gates * 5, dtype=torch.float64, generator=g, requires_grad=True)
+    tensors = {"lstm": [xp * 1, h0, c0, kernel], "gru": [xp * 1, h0, kernel, None], "simple": [xp * 1, h0, kernel]}[kind]
+    with _native.use_native(True):
+        (hs, *_), = _scan.scan([_scan.Job(kind, sizes, fns, reverse, owned=True)], [tensors])
+    loss = (hs * torch.randn(hs.shape, dtype=torch.float64, generator=g)).sum()
+    first = torch.autograd.grad(loss, [xp, kernel], retain_graph=True, allow_unused=True)
+    second = torch.autograd.grad(loss, [xp, kernel], allow_unused=True)
+    for a, b in zip(first, second):
+        assert (a is None and b is None) or torch.equal(a, b)
 
 
 @pytest.mark.parametrize("native", [True, False], ids=["compiled", "python"])
