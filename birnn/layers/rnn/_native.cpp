@@ -170,57 +170,56 @@ void lstm_cell_backward(const T* g, const T* __restrict c, const T* __restrict c
 }
 
 // hu (n, 3U): recurrent pre-activations (with the recurrent bias); x (n, 3U) the projected inputs.
+// g (n, 3U) receives the activated gates [z | r | candidate]; g may be x itself (each element of x
+// is read before the same element of g is written), so neither is restrict.
 template <typename T>
-void gru_cell_forward(const T* __restrict hu, const T* __restrict x, const T* __restrict h_prev, T* __restrict zr,
-                      T* __restrict cand, T* __restrict hu_h, T* __restrict h, int64_t n, int64_t U, int64_t sigma,
-                      int64_t phi) {
+void gru_cell_forward(const T* __restrict hu, const T* x, const T* __restrict h_prev, T* g, T* __restrict hu_h,
+                      T* __restrict h, int64_t n, int64_t U, int64_t sigma, int64_t phi) {
   for (int64_t r = 0; r < n; ++r) {
     const T *xr = x + r * 3 * U, *ur = hu + r * 3 * U;
-    T* gr = zr + r * 2 * U;
+    T *gr = g + r * 3 * U, *hr = hu_h + r * U;
 #pragma omp simd
     for (int64_t j = 0; j < 2 * U; ++j) gr[j] = xr[j] + ur[j];
-    std::copy(ur + 2 * U, ur + 3 * U, hu_h + r * U);
-  }
-  activate(sigma, zr, n * 2 * U);
-  for (int64_t r = 0; r < n; ++r) {
-    const T *xr = x + r * 3 * U + 2 * U, *reset = zr + r * 2 * U + U, *hr = hu_h + r * U;
-    T* cr = cand + r * U;
+    std::copy(ur + 2 * U, ur + 3 * U, hr);
+    activate(sigma, gr, 2 * U);
 #pragma omp simd
-    for (int64_t j = 0; j < U; ++j) cr[j] = xr[j] + reset[j] * hr[j];
-  }
-  activate(phi, cand, n * U);
-  for (int64_t r = 0; r < n; ++r) {
-    const T *update = zr + r * 2 * U, *cr = cand + r * U, *pr = h_prev + r * U;
+    for (int64_t j = 0; j < U; ++j) gr[2 * U + j] = xr[2 * U + j] + gr[U + j] * hr[j];
+    activate(phi, gr + 2 * U, U);
+    const T* pr = h_prev + r * U;
     T* out = h + r * U;
 #pragma omp simd
-    for (int64_t j = 0; j < U; ++j) out[j] = cr[j] + update[j] * (pr[j] - cr[j]);
+    for (int64_t j = 0; j < U; ++j) out[j] = gr[2 * U + j] + gr[j] * (pr[j] - gr[2 * U + j]);
   }
 }
 
 // carry: dh * z of the step after (a row's final-state gradient until its last step is reached).
+// g (n, 3U): the saved gates [z | r | candidate]; d_xp may be g and d_hh may be hu_h (the saved
+// buffers overwritten by their gradients: every element is read before the same element is written).
 template <typename T>
-void gru_cell_backward(const T* __restrict zr, const T* __restrict cand, const T* __restrict hu_h,
-                       const T* __restrict h_prev, const T* __restrict up, int64_t ldu, const T* __restrict rec,
-                       int64_t n_next, T* __restrict carry, T* __restrict d_xp, T* __restrict d_hh, T* __restrict block,
-                       T* __restrict d_zr, T* __restrict d_cand, int64_t n, int64_t U, int64_t sigma, int64_t phi) {
-  derivative(sigma, zr, d_zr, n * 2 * U);
-  derivative(phi, cand, d_cand, n * U);
+void gru_cell_backward(const T* g, const T* hu_h, const T* __restrict h_prev, const T* __restrict up, int64_t ldu,
+                       const T* __restrict rec, int64_t n_next, T* __restrict carry, T* d_xp, T* d_hh,
+                       T* __restrict block, T* __restrict d_zr, T* __restrict d_cand, int64_t n, int64_t U, int64_t sigma,
+                       int64_t phi) {
   for (int64_t r = 0; r < n; ++r) {
-    const T *z = zr + r * 2 * U, *reset = z + U, *c = cand + r * U, *pr = h_prev + r * U, *hr = hu_h + r * U;
-    const T *dz = d_zr + r * 2 * U, *dr = dz + U, *dc = d_cand + r * U, *ur = up + r * ldu;
+    const T* gr = g + r * 3 * U;
+    T *dz = d_zr + r * 2 * U, *dc = d_cand + r * U;
+    derivative(sigma, gr, dz, 2 * U);
+    derivative(phi, gr + 2 * U, dc, U);
+    const T *pr = h_prev + r * U, *hr = hu_h + r * U, *dr = dz + U, *ur = up + r * ldu;
     const T* rr = rec + r * U;
-    const T next = r < n_next ? T(1) : T(0);  // rec rows past n_next are stale
+    const T next = r < n_next ? T(1) : T(0);  // rec rows past n_next are stale (finite: zeros at first)
     T *cr = carry + r * U, *out = d_xp + r * 3 * U, *hh = d_hh + r * U, *br = block + r * 3 * U;
 #pragma omp simd
     for (int64_t j = 0; j < U; ++j) {
+      const T z = gr[j], reset = gr[U + j], c = gr[2 * U + j], recurrent_h = hr[j];
       const T dh = ur[j] + cr[j] + next * rr[j];
-      const T a = dh * (T(1) - z[j]) * dc[j];
-      const T d_update = dh * (pr[j] - c[j]) * dz[j], d_reset = a * hr[j] * dr[j], d_recurrent = a * reset[j];
+      const T a = dh * (T(1) - z) * dc[j];
+      const T d_update = dh * (pr[j] - c) * dz[j], d_reset = a * recurrent_h * dr[j], d_recurrent = a * reset;
       out[j] = br[j] = d_update;
       out[U + j] = br[U + j] = d_reset;
       out[2 * U + j] = a;
       hh[j] = br[2 * U + j] = d_recurrent;
-      cr[j] = dh * z[j];
+      cr[j] = dh * z;
     }
   }
 }
@@ -333,15 +332,16 @@ std::vector<Tensor> lstm_backward(const c10::optional<Tensor>& d_hs, const Tenso
 }
 
 // xp (S, 3U) projected inputs with the input bias (gate order z, r, h); h0 (N, U); kernel (U, 3U);
-// bias: the recurrent bias row (3U) or None. Returns hs (S, U), zr (S, 2U) activated gates,
-// cand (S, U) candidate, hu_h (S, U) the recurrent part of the candidate's pre-activation.
+// bias: the recurrent bias row (3U) or None. Returns hs (S, U), gates (S, 3U) [z | r | candidate]
+// activated, hu_h (S, U) the recurrent part of the candidate's pre-activation. in_place: xp belongs
+// to this call alone and becomes the gates.
 std::vector<Tensor> gru_forward(const Tensor& xp, const Tensor& h0, const Tensor& kernel, const c10::optional<Tensor>& bias,
                                 const std::vector<int64_t>& sizes, const std::vector<int64_t>& offsets, int64_t sigma,
-                                int64_t phi) {
+                                int64_t phi, bool in_place) {
   pybind11::gil_scoped_release no_gil;
   const int64_t S = xp.size(0), N = h0.size(0), U = h0.size(1);
   auto options = xp.options();
-  Tensor hs = at::empty({S, U}, options), zr = at::empty({S, 2 * U}, options), cand = at::empty({S, U}, options),
+  Tensor hs = at::empty({S, U}, options), gates = in_place ? xp : at::empty({S, 3 * U}, options),
          hu_h = at::empty({S, U}, options), hu = at::empty({N, 3 * U}, options);
   const bool has_bias = bias.has_value() && bias->defined();
   for (size_t t = 0; t < sizes.size(); ++t) {
@@ -352,26 +352,28 @@ std::vector<Tensor> gru_forward(const Tensor& xp, const Tensor& h0, const Tensor
     else at::mm_out(block, h_prev, kernel);
     AT_DISPATCH_FLOATING_TYPES(xp.scalar_type(), "gru_forward", [&] {
       gru_cell_forward(ptr<scalar_t>(hu, 0, 3 * U), ptr<scalar_t>(xp, off, 3 * U), ptr<scalar_t>(h_prev, 0, U),
-                       mut<scalar_t>(zr, off, 2 * U), mut<scalar_t>(cand, off, U), mut<scalar_t>(hu_h, off, U),
-                       mut<scalar_t>(hs, off, U), n, U, sigma, phi);
+                       mut<scalar_t>(gates, off, 3 * U), mut<scalar_t>(hu_h, off, U), mut<scalar_t>(hs, off, U), n, U,
+                       sigma, phi);
     });
   }
-  return {hs, zr, cand, hu_h};
+  return {hs, gates, hu_h};
 }
 
 // Returns d_xp (S, 3U) (gradient of the projected inputs: the z and r pre-activations' and the
 // candidate's), d_hh (S, U) (gradient of the candidate's recurrent part; with d_xp's z and r blocks it
 // is the gradient of the recurrent pre-activations) and d_h0. A per-step block holds the latter for
-// the next step's recurrent multiply.
+// the next step's recurrent multiply. in_place: the saved gates and hu_h are not needed afterwards (no
+// retained graph) and are overwritten by d_xp and d_hh.
 std::vector<Tensor> gru_backward(const c10::optional<Tensor>& d_hs, const Tensor& d_h, const Tensor& h0,
-                                 const Tensor& kernel, const Tensor& hs, const Tensor& zr, const Tensor& cand,
-                                 const Tensor& hu_h, const std::vector<int64_t>& sizes,
-                                 const std::vector<int64_t>& offsets, int64_t sigma, int64_t phi) {
+                                 const Tensor& kernel, const Tensor& hs, const Tensor& gates, const Tensor& hu_h,
+                                 const std::vector<int64_t>& sizes, const std::vector<int64_t>& offsets, int64_t sigma,
+                                 int64_t phi, bool in_place) {
   pybind11::gil_scoped_release no_gil;
   const int64_t S = hs.size(0), N = h0.size(0), U = h0.size(1);
   auto options = hs.options();
-  Tensor d_xp = at::empty({S, 3 * U}, options), d_hh = at::empty({S, U}, options), block = at::empty({N, 3 * U}, options),
-         carry = d_h.clone(), recurrent = at::empty({N, U}, options), d_zr = at::empty({N, 2 * U}, options),
+  Tensor d_xp = in_place ? gates : at::empty({S, 3 * U}, options), d_hh = in_place ? hu_h : at::empty({S, U}, options),
+         block = at::empty({N, 3 * U}, options),
+         carry = d_h.clone(), recurrent = at::zeros({N, U}, options), d_zr = at::empty({N, 2 * U}, options),
          d_cand = at::empty({N, U}, options);
   const Tensor kernel_t = kernel.t();
   const Upstream up(d_hs, N, U, options);
@@ -381,8 +383,7 @@ std::vector<Tensor> gru_backward(const c10::optional<Tensor>& d_hs, const Tensor
     if (n_next > 0) mm_into(recurrent.narrow(0, 0, n_next), block.narrow(0, 0, n_next), kernel_t);
     const Tensor h_prev = previous_block(hs, h0, offsets, t, n);
     AT_DISPATCH_FLOATING_TYPES(hs.scalar_type(), "gru_backward", [&] {
-      gru_cell_backward(ptr<scalar_t>(zr, off, 2 * U), ptr<scalar_t>(cand, off, U), ptr<scalar_t>(hu_h, off, U),
-                        ptr<scalar_t>(h_prev, 0, U), ptr<scalar_t>(up.rows, up.row(offsets, t), up.stride()), up.stride(),
+      gru_cell_backward(ptr<scalar_t>(gates, off, 3 * U), ptr<scalar_t>(hu_h, off, U), ptr<scalar_t>(h_prev, 0, U), ptr<scalar_t>(up.rows, up.row(offsets, t), up.stride()), up.stride(),
                         ptr<scalar_t>(recurrent, 0, U), n_next,
                         mut<scalar_t>(carry, 0, U), mut<scalar_t>(d_xp, off, 3 * U), mut<scalar_t>(d_hh, off, U),
                         mut<scalar_t>(block, 0, 3 * U), mut<scalar_t>(d_zr, 0, 2 * U), mut<scalar_t>(d_cand, 0, U), n,

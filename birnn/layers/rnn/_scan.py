@@ -258,10 +258,11 @@ def _gru_forward(xp, h0, kernel, bias, *, layout, sigma, phi, owned):
     native = _compiled(xp, h0, kernel, bias)
     if native is not None:
         ids = _native.ACTIVATIONS
-        hs, zr, cand, hu_h = native.gru_forward(xp.contiguous(), h0.contiguous(), kernel.contiguous(),
-                                                None if bias is None else bias.contiguous(), layout.sizes, layout.offsets,
-                                                ids[sigma], ids[phi])
-        return (hs, layout.gather(hs, h0, layout.last)), (native, layout, h0, kernel, bias is not None, hs, zr, cand, hu_h)
+        hs, gates, hu_h = native.gru_forward(xp.contiguous(), h0.contiguous(), kernel.contiguous(),
+                                             None if bias is None else bias.contiguous(), layout.sizes, layout.offsets,
+                                             ids[sigma], ids[phi], owned)
+        # the compiled loops keep z, r and the candidate in one (S, 3U) buffer (in the zr slot)
+        return (hs, layout.gather(hs, h0, layout.last)), (native, layout, h0, kernel, bias is not None, hs, gates, None, hu_h)
     kernel_t = kernel.t().contiguous()
     total = xp.shape[0]
     zr = xp.new_empty(total, 2 * u)
@@ -277,12 +278,12 @@ def _gru_forward(xp, h0, kernel, bias, *, layout, sigma, phi, owned):
     return (hs, layout.gather(hs, h0, layout.last)), (None, layout, h0, kernel, bias is not None, hs, zr, cand, hu_h)
 
 
-def _gru_backward(saved, d_hs, d_h, *, sigma, phi, **_):
+def _gru_backward(saved, d_hs, d_h, *, sigma, phi, last_use, **_):
     native, layout, h0, kernel, has_bias, hs, zr, cand, hu_h = saved
     if native is not None:
         ids = _native.ACTIVATIONS
         d_xp, d_hh, d_h0 = native.gru_backward(_rows(d_hs), _dense(d_h, h0), h0.contiguous(), kernel.contiguous(),
-                                               hs, zr, cand, hu_h, layout.sizes, layout.offsets, ids[sigma], ids[phi])
+                                               hs, zr, hu_h, layout.sizes, layout.offsets, ids[sigma], ids[phi], last_use)
         d_zr = d_xp[:, : 2 * h0.shape[1]]  # with d_hh: the gradient of the recurrent pre-activations
         bias_grad = torch.cat([d_zr.sum(0), d_hh.sum(0)]) if has_bias else None
         return d_xp, d_h0, _weight_grad(layout, hs, h0, d_zr, d_hh), bias_grad
