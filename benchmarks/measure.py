@@ -57,8 +57,10 @@ class Timing:
         return min(self.times_ms)
 
 
-def time_step(step: Callable[[], object], *, warmup: int, repeats: int) -> Timing:
-    """Call ``step`` ``warmup`` times untimed, then time ``repeats`` calls one by one."""
+def time_step(step: Callable[[], object], *, warmup: int, repeats: int,
+              before: Callable[[], object] | None = None) -> Timing:
+    """Call ``step`` ``warmup`` times untimed, then time ``repeats`` calls one by one, each after an
+    untimed call of ``before`` (if given)."""
     if repeats < 1:
         raise ValueError(f"repeats must be >= 1, got {repeats}")
     for _ in range(warmup):
@@ -66,6 +68,8 @@ def time_step(step: Callable[[], object], *, warmup: int, repeats: int) -> Timin
     gc.collect()
     times = []
     for _ in range(repeats):
+        if before is not None:
+            before()
         start = time.perf_counter()
         step()
         times.append((time.perf_counter() - start) * 1e3)

@@ -20,6 +20,7 @@ import json
 import os
 import sys
 import traceback
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -46,17 +47,33 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _measure_variant(prepared: Prepared, key: str, args: argparse.Namespace) -> dict[str, Any]:
+def _measure_variant(
+    prepared: Prepared, key: str, args: argparse.Namespace
+) -> tuple[dict[str, Any], Callable[[], None]]:
+    """Time one variant; training variants restart every timed step from the weights they had after
+    the warm-up (``Prepared.snapshots``), and the step's result is checked for NaNs once more.
+    Returns the record and the (untimed) restart, for the memory step."""
     record: dict[str, Any] = {"variant": key}
+    step, snapshot = prepared.steps[key], prepared.snapshots.get(key)
+    restore: list[Callable[[], None]] = []
+
+    def before() -> None:
+        if snapshot is not None:
+            if not restore:
+                restore.append(snapshot())
+            restore[0]()
+
     try:
-        timing = time_step(prepared.steps[key], warmup=args.warmup, repeats=args.repeats)
+        timing = time_step(step, warmup=args.warmup, repeats=args.repeats, before=before)
     except Exception as error:  # noqa: BLE001 - reported per variant, see the module docstring
         traceback.print_exc()
         record["error"] = f"{type(error).__name__}: {error}"
-        return record
+        return record, before
     record.update(times_ms=list(timing.times_ms), median_ms=timing.median_ms, min_ms=timing.min_ms)
-    record["finite"] = finite(prepared.steps[key]())
-    return record
+    before()
+    record["finite"] = finite(step())
+    record["restarted"] = snapshot is not None
+    return record, before
 
 
 def finite(result: object) -> bool:
@@ -80,10 +97,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     runner = importlib.import_module(spec.module)
     runner.configure(args.threads, args.device)
     prepared: Prepared = runner.prepare(case, cases_module.make_batch(case), args.device)
-    records = [_measure_variant(prepared, key, args) for key in prepared.steps]
+    measured = [_measure_variant(prepared, key, args) for key in prepared.steps]
+    records = [record for record, _ in measured]
     if args.memory and case.training:
-        for record in records:
+        for record, before in measured:
             if "error" not in record:
+                before()  # restoring weights in place allocates nothing
                 record["peak_mib"] = peak_step_memory_mib(prepared.steps[record["variant"]], args.device)
     records += [{"variant": key, "skipped": why} for key, why in prepared.skipped.items()]
     return {

@@ -156,3 +156,33 @@ def test_shared_rmsprop_is_kerass() -> None:
     p.grad = v.clone()
     opt.step()
     torch.testing.assert_close(p.detach(), -1e-3 * v / torch.sqrt(0.1 * v * v + 1e-7))
+
+
+def test_every_timed_step_restarts_from_the_snapshot() -> None:
+    """The worker's restart: ``before`` runs (untimed) before each timed repetition, and a torch
+    snapshot puts trained weights back in place."""
+    import torch
+
+    from benchmarks.measure import time_step
+    from benchmarks.peers.torch_common import weights_snapshot
+
+    calls: list[str] = []
+    time_step(lambda: calls.append("step"), warmup=2, repeats=3, before=lambda: calls.append("before"))
+    assert calls == ["step", "step"] + ["before", "step"] * 3
+
+    model = torch.nn.Linear(3, 2)
+    restore = weights_snapshot(model)()
+    original = [p.detach().clone() for p in model.parameters()]
+    pointers = [p.data_ptr() for p in model.parameters()]
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(1.0)
+    restore()
+    assert all(torch.equal(p, o) for p, o in zip(model.parameters(), original))
+    assert [p.data_ptr() for p in model.parameters()] == pointers  # in place: optimizers keep their references
+
+
+def test_json_rows_say_the_training_steps_restarted(results_dir: Path) -> None:
+    data = json.loads((results_dir / "benchmark.json").read_text())
+    training = [row for row in data["rows"] if "median_ms" in row and row["case"] != "inference"]
+    assert training and all(row["restarted"] for row in training)

@@ -89,8 +89,9 @@ def _model_api_gap(case: Case) -> str | None:
     return None
 
 
-def _model_api_step(case: Case, batch: Batch, device: str) -> Step:
-    """One ``train_on_batch`` (or ``predict_on_batch``) of the case's model built with ``birnn.models``."""
+def _model_api_step(case: Case, batch: Batch, device: str) -> tuple[Step, nn.Module]:
+    """One ``train_on_batch`` (or ``predict_on_batch``) of the case's model built with ``birnn.models``,
+    and the model."""
     from birnn import layers, models
 
     head: list[nn.Module] = []
@@ -113,7 +114,7 @@ def _model_api_step(case: Case, batch: Batch, device: str) -> Step:
             sync()
             return result
 
-        return train
+        return train, model
     predict = getattr(model, "predict_on_batch", None)
 
     def infer() -> object:
@@ -125,14 +126,16 @@ def _model_api_step(case: Case, batch: Batch, device: str) -> Step:
         sync()
         return result
 
-    return infer
+    return infer, model
 
 
 def prepare(case: Case, batch: Batch, device: str) -> Prepared:
     prepared = torch_common.steps_for(BirnnBody(case), case, batch, device)
     gap = _model_api_gap(case)
     if gap is None:
-        prepared.steps[MODEL_VARIANT] = _model_api_step(case, batch, device)
+        prepared.steps[MODEL_VARIANT], model = _model_api_step(case, batch, device)
+        if case.training:
+            prepared.snapshots[MODEL_VARIANT] = torch_common.weights_snapshot(model)
     else:
         prepared.skipped[MODEL_VARIANT] = gap
     return prepared

@@ -13,6 +13,7 @@ for), and ``predict_on_batch`` is the compiled predict function.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from ..cases import Batch, Case
@@ -60,7 +61,12 @@ def prepare(case: Case, batch: Batch, device: str) -> Prepared:
     model = build_model(case)
     x, y = batch.inputs, batch.targets
     if case.training:
-        return Prepared(steps={PRIMARY: lambda: model.train_on_batch(x, y)})
+
+        def snapshot() -> Callable[[], None]:
+            saved = model.get_weights()
+            return lambda: model.set_weights(saved)
+
+        return Prepared(steps={PRIMARY: lambda: model.train_on_batch(x, y)}, snapshots={PRIMARY: snapshot})
     tensor = keras.ops.convert_to_tensor(x)
     return Prepared(
         steps={

@@ -16,9 +16,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..cases import Batch, Case
-from .base import PRIMARY, Prepared, Step
+from .base import PRIMARY, Prepared, Snapshot, Step
 
-__all__ = ["Classifier", "Inputs", "KerasRMSprop", "configure", "rmsprop", "steps_for", "synchronizer", "to_inputs", "versions"]
+__all__ = ["Classifier", "Inputs", "KerasRMSprop", "configure", "rmsprop", "steps_for", "synchronizer", "to_inputs", "versions", "weights_snapshot"]
 
 
 def configure(threads: int, device: str) -> None:
@@ -126,6 +126,22 @@ def _inference_step(model: nn.Module, data: Inputs, sync: Callable[[], None]) ->
     return step
 
 
+def weights_snapshot(model: nn.Module) -> Snapshot:
+    """:data:`Snapshot` of a torch module's parameters (copied back in place)."""
+
+    def snapshot() -> Callable[[], None]:
+        saved = [p.detach().clone() for p in model.parameters()]
+
+        def restore() -> None:
+            with torch.no_grad():
+                for p, value in zip(model.parameters(), saved):
+                    p.copy_(value)
+
+        return restore
+
+    return snapshot
+
+
 def steps_for(body: nn.Module, case: Case, batch: Batch, device: str) -> Prepared:
     """The primary step of ``case`` for a model made of ``body`` and the shared head.
 
@@ -137,5 +153,6 @@ def steps_for(body: nn.Module, case: Case, batch: Batch, device: str) -> Prepare
     with torch.no_grad():
         model(data[0], data[1])
     sync = synchronizer(device)
-    step = _train_step(model, data, sync) if case.training else _inference_step(model, data, sync)
-    return Prepared(steps={PRIMARY: step})
+    if case.training:
+        return Prepared(steps={PRIMARY: _train_step(model, data, sync)}, snapshots={PRIMARY: weights_snapshot(model)})
+    return Prepared(steps={PRIMARY: _inference_step(model, data, sync)})
