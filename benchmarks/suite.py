@@ -94,25 +94,13 @@ def _memory_gib() -> float | None:
 def source_info() -> dict[str, Any]:
     """The measured checkout: commit and whether ``birnn/`` has uncommitted changes (read-only git)."""
     env = {**os.environ, "GIT_OPTIONAL_LOCKS": "0"}
+
+    def git(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["git", *args], cwd=_ROOT, env=env, capture_output=True, text=True, timeout=30, check=False)
+
     try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=_ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-        )
-        status = subprocess.run(
-            ["git", "status", "--porcelain", "--", "birnn"],
-            cwd=_ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-        )
+        commit = git("rev-parse", "--short", "HEAD")
+        status = git("status", "--porcelain", "--", "birnn")
     except (OSError, subprocess.TimeoutExpired):
         return {"commit": None, "birnn_modified": None}
     if commit.returncode != 0:

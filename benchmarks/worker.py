@@ -55,13 +55,15 @@ def _measure_variant(
     Returns the record and the (untimed) restart, for the memory step."""
     record: dict[str, Any] = {"variant": key}
     step, snapshot = prepared.steps[key], prepared.snapshots.get(key)
-    restore: list[Callable[[], None]] = []
+    restore: Callable[[], None] | None = None
 
     def before() -> None:
-        if snapshot is not None:
-            if not restore:
-                restore.append(snapshot())
-            restore[0]()
+        nonlocal restore
+        if snapshot is None:
+            return
+        if restore is None:  # the first call, right after the warm-up steps
+            restore = snapshot()
+        restore()
 
     try:
         timing = time_step(step, warmup=args.warmup, repeats=args.repeats, before=before)

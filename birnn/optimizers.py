@@ -627,15 +627,6 @@ class TorchOptimizer(Optimizer):
         for group in self._torch.param_groups:
             group["lr"] = float(value)
 
-    def _follow(self, device: torch.device) -> None:
-        """Move the optimizer state to ``device`` after ``model.to(device)`` (scalar step counters stay)."""
-        assert self._torch is not None
-        for param, state in self._torch.state.items():
-            for key, value in state.items():
-                if isinstance(value, Tensor) and value.ndim and value.device != param.device:
-                    state[key] = value.to(param.device)
-        self._state_device = device
-
     def apply(self, params: Iterable[Tensor]) -> None:
         assert self._torch is not None
         self._torch.step()

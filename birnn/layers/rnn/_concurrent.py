@@ -25,8 +25,8 @@ import concurrent.futures
 import contextlib
 import ctypes
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
 from functools import cache
+from typing import Any
 
 import torch
 from torch import Tensor

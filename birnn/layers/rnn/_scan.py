@@ -124,6 +124,14 @@ class _Layout:
     def gather(self, packed: Tensor, initial: Tensor, index: Tensor) -> Tensor:
         return torch.cat([packed, initial]).index_select(0, index)
 
+    def previous_states(self, packed: Tensor, initial: Tensor) -> Tensor:
+        """``(S, U)``: the state entering each packed row's step (one copy, no concatenation)."""
+        previous = packed.index_select(0, self.previous.clamp(max=max(packed.shape[0] - 1, 0)))
+        if self.sizes:  # the first block's rows start from the initial states
+            n0, start = self.sizes[0], self.offsets[0]
+            previous[start : start + n0] = initial[:n0]
+        return previous
+
     def with_final(self, grad: Tensor | None, final_grad: Tensor | None, rows: int) -> Tensor:
         """Per-packed-row upstream gradient plus the final-state gradient at each row's last step.
 
@@ -181,10 +189,7 @@ def _weight_grad(layout: _Layout, hs: Tensor, h0: Tensor, *d_pre: Tensor) -> Ten
         shifted = hs[n:] if layout.reverse else hs[: total - n]
         grads = [torch.addmm(torch.mm(h0.t(), d[first]), shifted.t(), d[rest]) for d in d_pre]
     else:
-        previous = hs.index_select(0, layout.previous.clamp(max=max(hs.shape[0] - 1, 0)))
-        if layout.sizes:
-            n0, start = layout.sizes[0], layout.offsets[0]
-            previous[start : start + n0] = h0[:n0]
+        previous = layout.previous_states(hs, h0)
         grads = [torch.mm(previous.t(), d) for d in d_pre]
     return grads[0] if len(grads) == 1 else torch.cat(grads, dim=1)
 
@@ -228,7 +233,7 @@ def _lstm_backward(saved, d_hs, d_h, d_c, *, sigma, phi, last_use, **_):
     i, f, g, o = gates.split(u, dim=1)
     p_o = tcs * d_sigma(o)
     p_c = o * d_phi(tcs)
-    c_prev = layout.gather(cs, c0, layout.previous)
+    c_prev = layout.previous_states(cs, c0)
     p_ifg = torch.stack([g * d_sigma(i), c_prev * d_sigma(f), i * d_phi(g)], dim=1)
     up_h = layout.with_final(d_hs, d_h, n_rows)
     up_c = layout.with_final(None, d_c, n_rows)
@@ -290,7 +295,7 @@ def _gru_backward(saved, d_hs, d_h, *, sigma, phi, last_use, **_):
     d_sigma, d_phi = DERIVATIVES[sigma], DERIVATIVES[phi]
     n_rows, u = h0.shape
     z, r = zr[:, :u], zr[:, u:]
-    previous = layout.gather(hs, h0, layout.previous)
+    previous = layout.previous_states(hs, h0)
     p_z = (previous - cand) * d_sigma(z)
     p_a = (1 - z) * d_phi(cand)
     p_r = hu_h * d_sigma(r)
