@@ -12,6 +12,11 @@ environment variable ``BIRNN_NATIVE`` not set to ``0``, and a successful build (
 reported once as a ``RuntimeWarning`` and the Python loops are used). ``use_native(False)`` turns it
 off for a block (tests run both).
 
+Inside the compiled loops, float32 recurrences on a CPU with AVX-512 use birnn's register-tiled
+per-step product with the element-wise work fused behind it (see ``_native.cpp``);
+``tiled_available()`` says whether the build has it and ``use_tiled(False)`` falls back to
+``at::mm`` for a block (tests compare the two).
+
 Example:
     >>> with use_native(False):
     ...     enabled()
@@ -34,7 +39,7 @@ from types import ModuleType
 
 from ... import activations
 
-__all__ = ["ACTIVATIONS", "available", "enabled", "extension", "use_native"]
+__all__ = ["ACTIVATIONS", "available", "enabled", "extension", "tiled_available", "use_native", "use_tiled"]
 
 ACTIVATIONS: dict[Callable[..., object], int] = {
     activations.tanh: 0,
@@ -120,3 +125,28 @@ def use_native(flag: bool) -> Iterator[None]:
         yield
     finally:
         _state["enabled"] = previous
+
+
+def tiled_available() -> bool:
+    """Whether the compiled loops are available and have the tiled product (float32, AVX-512)."""
+    module = extension() if available() else None
+    return module is not None and bool(module.tiled_available())
+
+
+@contextlib.contextmanager
+def use_tiled(flag: bool) -> Iterator[None]:
+    """Use (``True``, the default) or avoid (``False``) the tiled per-step product inside the block.
+
+    Example:
+        >>> with use_tiled(False):
+        ...     pass
+    """
+    module = extension() if available() else None
+    if module is None:
+        yield
+        return
+    previous = module.set_tiled(flag)
+    try:
+        yield
+    finally:
+        module.set_tiled(previous)

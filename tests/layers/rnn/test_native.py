@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import pytest
 import torch
 
@@ -58,17 +61,23 @@ def _run(kind: str, fns: dict, sizes: list[int], rows: int, dtype: torch.dtype, 
     return [*outputs, *grads]
 
 
-@pytest.mark.parametrize("dtype, tolerance", [(torch.float64, 1e-12), (torch.float32, 1e-5)], ids=["f64", "f32"])
+@pytest.mark.parametrize("dtype, tolerance, tiled", [(torch.float64, 1e-12, False), (torch.float32, 1e-5, False),
+                                                     (torch.float32, 1e-5, True)], ids=["f64", "f32", "f32_tiled"])
 @pytest.mark.parametrize("sizes, rows, reverse", SIZES, ids=["ragged", "full", "one_step", "empty", "reversed"])
 @pytest.mark.parametrize("kind", ["lstm", "gru", "simple"])
 @pytest.mark.parametrize("activation", ACTIVATIONS, ids=lambda fn: fn.__name__)
-def test_compiled_loops_match_python_loops(kind, activation, sizes, rows, reverse, dtype, tolerance):
+def test_compiled_loops_match_python_loops(kind, activation, sizes, rows, reverse, dtype, tolerance, tiled):
+    if tiled and not _native.tiled_available():
+        pytest.skip("this CPU or build has no tiled product (it needs AVX-512): at::mm runs instead")
     # every activation once as the cell's activation and once as the gates' (sigmoid or it)
     fns = {"phi": activation} if kind == "simple" else {"sigma": activation, "phi": activations.tanh}
     fn_sets = [fns] if kind == "simple" else [fns, {"sigma": activations.sigmoid, "phi": activation}]
     for fns in fn_sets:
         args = (kind, fns, sizes, rows, dtype)
-        _assert_same(_run(*args, True, reverse=reverse), _run(*args, False, reverse=reverse), tolerance)
+        with _native.use_tiled(tiled), _threads(1):
+            assert _native.extension().use_tiled(torch.empty(0, dtype=dtype)) == tiled
+            got = _run(*args, True, reverse=reverse)
+        _assert_same(got, _run(*args, False, reverse=reverse), tolerance)
 
 
 @pytest.mark.parametrize("upstream", ["final", "strided"])
@@ -142,11 +151,42 @@ def _assert_same(got: list[torch.Tensor], want: list[torch.Tensor], tolerance: f
         torch.testing.assert_close(a, b, atol=tolerance * scale, rtol=0)
 
 
-def test_large_units_use_the_vectorised_tails():
-    """Units that are not a multiple of the vector width (here 131) exercise the loops' remainders."""
-    fns = {"sigma": activations.sigmoid, "phi": activations.tanh}
-    _assert_same(_run("lstm", fns, [6, 5, 5], 6, torch.float32, True, units=131),
-                 _run("lstm", fns, [6, 5, 5], 6, torch.float32, False, units=131), 1e-5)
+@pytest.mark.parametrize("tiled, threads", [(False, 1), (True, 1), (True, 2)], ids=["mm", "tiled", "two_threads"])
+@pytest.mark.parametrize("kind", ["lstm", "gru", "simple"])
+@pytest.mark.parametrize("units, sizes", [(131, [6, 5, 5]), (16, [9, 9, 7]), (64, [24, 17, 3])], ids=str)
+def test_large_units_use_the_vectorised_tails(kind, units, sizes, tiled, threads):
+    """Units that are not (131) or are (16, 64) a multiple of the vector width exercise the loops'
+    remainders and, tiled, the panels' partial and unused column groups (with two ATen threads the
+    threaded at::mm is used even when tiling is on)."""
+    if tiled and not _native.tiled_available():
+        pytest.skip("this CPU or build has no tiled product (it needs AVX-512)")
+    fns = {"phi": activations.tanh} if kind == "simple" else {"sigma": activations.sigmoid, "phi": activations.tanh}
+    with _native.use_tiled(tiled), _threads(threads):
+        assert _native.extension().use_tiled(torch.empty(0)) == (tiled and threads == 1)
+        got = _run(kind, fns, sizes, sizes[0], torch.float32, True, units=units)
+    _assert_same(got, _run(kind, fns, sizes, sizes[0], torch.float32, False, units=units), 1e-5)
+
+
+@contextlib.contextmanager
+def _threads(count: int) -> Iterator[None]:
+    previous = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def test_use_tiled_restores_the_previous_setting():
+    if not _native.tiled_available():
+        pytest.skip("this CPU or build has no tiled product (it needs AVX-512)")
+    module = _native.extension()
+    with _native.use_tiled(False):
+        assert module.set_tiled(False) is False  # reading the flag means setting it: put it back
+        with _native.use_tiled(True):
+            assert module.set_tiled(True) is True
+        assert module.set_tiled(False) is False
+    assert module.set_tiled(True) is True
 
 
 def test_use_native_restores_the_previous_setting():
