@@ -1,11 +1,16 @@
-"""birnn._gemm: the oneDNN linear and its fallback agree with torch, gradients included."""
+"""birnn._gemm: the oneDNN linear, the tiled weight-gradient product and their fallbacks agree with
+torch, gradients included."""
 
 from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
 
 import pytest
 import torch
 
 from birnn import _gemm
+from birnn.layers.rnn import _native
 
 
 @pytest.mark.parametrize("onednn", [True, False])
@@ -28,3 +33,61 @@ def test_linear_matches_torch(onednn, bias):
 def test_float64_uses_the_fallback_exactly():
     x, w = torch.randn(2, 3, dtype=torch.float64), torch.randn(4, 3, dtype=torch.float64)
     torch.testing.assert_close(_gemm.matmul(x, w), x @ w.T)
+
+
+@contextlib.contextmanager
+def _one_thread() -> Iterator[None]:
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _tiled_here() -> bool:
+    return _native._toolchain_present() and _native.tiled_available()
+
+
+@pytest.mark.parametrize("tiled", [True, False], ids=["tiled", "torch"])
+@pytest.mark.parametrize("rows, k, m", [(6400 // 16, 256, 512), (7, 5, 20), (0, 3, 4), (130, 131, 65), (129, 4, 64)],
+                         ids=str)
+def test_transposed_matmul_matches_torch(rows, k, m, tiled):
+    """Tails of rows of the result (k not a multiple of 4), of columns (m not a multiple of 64), of the
+    reduction (rows not a multiple of its chunk), no rows at all, strided operands and a column block
+    of the result, plain and accumulated."""
+    if tiled and not _tiled_here():
+        pytest.skip("no tiled product here (it needs the compiled kernels and AVX-512)")
+    g = torch.Generator().manual_seed(rows + k + m)
+    a = torch.randn(rows, k + 3, generator=g)[:, 2 : 2 + k]  # row stride k + 3
+    b = torch.randn(rows, m, generator=g)
+    wide = torch.randn(k, m + 9, generator=g)
+    block = wide[:, 4 : 4 + m]  # the result written into a column block of a wider tensor
+    before, outside = block.clone(), (wide[:, :4].clone(), wide[:, 4 + m :].clone())
+    with _native.use_tiled(tiled), _one_thread():
+        assert _gemm.tiled_ok(a, b, block) == tiled
+        plain = _gemm.transposed_matmul(a, b)
+        _gemm.transposed_matmul(a, b, block, accumulate=True)
+    want = a.T @ b
+    scale = max(1.0, want.abs().max().item()) if want.numel() else 1.0
+    torch.testing.assert_close(plain, want, atol=1e-5 * scale, rtol=0)
+    torch.testing.assert_close(block, before + want, atol=1e-5 * scale, rtol=0)
+    assert torch.equal(wide[:, :4], outside[0]) and torch.equal(wide[:, 4 + m :], outside[1])
+
+
+def test_transposed_matmul_is_tiled_only_where_eligible():
+    """The predicate: float32, unit column strides, one ATen thread, no graph to record."""
+    if not _tiled_here():
+        pytest.skip("no tiled product here (it needs the compiled kernels and AVX-512)")
+    a, b = torch.randn(8, 3), torch.randn(8, 5)
+    with _one_thread():
+        assert _gemm.tiled_ok(a, b)
+        assert not _gemm.tiled_ok(a.double(), b.double())
+        assert not _gemm.tiled_ok(a.t().contiguous().t(), b)  # column stride 3
+        assert not _gemm.tiled_ok(a.requires_grad_(), b)
+        with torch.no_grad():
+            assert _gemm.tiled_ok(a, b)
+        with _native.use_tiled(False):
+            assert not _gemm.tiled_ok(a.detach(), b)
+    if torch.get_num_threads() > 1:
+        assert not _gemm.tiled_ok(a.detach(), b)

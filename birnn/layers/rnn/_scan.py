@@ -180,18 +180,24 @@ def _weight_grad(layout: _Layout, hs: Tensor, h0: Tensor, *d_pre: Tensor) -> Ten
     """Gradient of the recurrent kernel: every step's previous state times its pre-activation gradient.
 
     ``d_pre``: the pre-activation gradient ``(S, G)``, possibly as column blocks (concatenated in the
-    result). Without a mask the previous states of all blocks but the first are ``hs`` shifted by one
-    block, so two matrix multiplies read them in place; otherwise they are gathered (one copy).
+    result, written in place). Without a mask the previous states of all blocks but the first are ``hs``
+    shifted by one block, so two matrix multiplies read them in place; otherwise they are gathered (one
+    copy).
     """
+    out = hs.new_empty(hs.shape[1], sum(d.shape[1] for d in d_pre))
+    blocks = out.split([d.shape[1] for d in d_pre], dim=1)
     if layout.full:
         n, total = layout.sizes[0], hs.shape[0]
         first, rest = (slice(total - n, total), slice(0, total - n)) if layout.reverse else (slice(0, n), slice(n, total))
         shifted = hs[n:] if layout.reverse else hs[: total - n]
-        grads = [torch.addmm(torch.mm(h0.t(), d[first]), shifted.t(), d[rest]) for d in d_pre]
+        for d, block in zip(d_pre, blocks):
+            _gemm.transposed_matmul(h0, d[first], block)
+            _gemm.transposed_matmul(shifted, d[rest], block, accumulate=True)
     else:
         previous = layout.previous_states(hs, h0)
-        grads = [torch.mm(previous.t(), d) for d in d_pre]
-    return grads[0] if len(grads) == 1 else torch.cat(grads, dim=1)
+        for d, block in zip(d_pre, blocks):
+            _gemm.transposed_matmul(previous, d, block)
+    return out
 
 
 def _lstm_forward(xp, h0, c0, kernel, *, layout, sigma, phi, owned):
