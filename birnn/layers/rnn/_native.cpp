@@ -609,18 +609,18 @@ std::vector<Tensor> lstm_backward(const c10::optional<Tensor>& d_hs, const Tenso
       });
     }
   } else {
-  for (int64_t t = steps - 1; t >= 0; --t) {
-    const int64_t n = sizes[t], off = offsets[t], n_next = t + 1 < steps ? sizes[t + 1] : 0;
-    if (n_next > 0) mm_into(recurrent.narrow(0, 0, n_next), dz.narrow(0, offsets[t + 1], n_next), kernel_t);
-    const Tensor c_prev = previous_block(cs, c0, offsets, t, n);
-    AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "lstm_backward", [&] {
-      lstm_cell_backward(ptr<scalar_t>(gates, off, 4 * U), ptr<scalar_t>(cs, off, U), ptr<scalar_t>(c_prev, 0, U),
-                         ptr<scalar_t>(up.rows, up.row(offsets, t), up.stride()), up.stride(), ptr<scalar_t>(recurrent, 0, U),
-                         ptr<scalar_t>(d_h, 0, U), n_next,
-                         mut<scalar_t>(carry, 0, U), mut<scalar_t>(dz, off, 4 * U), mut<scalar_t>(d_gates, 0, 4 * U),
-                         mut<scalar_t>(tc, 0, U), mut<scalar_t>(d_tc, 0, U), n, U, sigma, phi);
-    });
-  }
+    for (int64_t t = steps - 1; t >= 0; --t) {
+      const int64_t n = sizes[t], off = offsets[t], n_next = t + 1 < steps ? sizes[t + 1] : 0;
+      if (n_next > 0) mm_into(recurrent.narrow(0, 0, n_next), dz.narrow(0, offsets[t + 1], n_next), kernel_t);
+      const Tensor c_prev = previous_block(cs, c0, offsets, t, n);
+      AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "lstm_backward", [&] {
+        lstm_cell_backward(ptr<scalar_t>(gates, off, 4 * U), ptr<scalar_t>(cs, off, U), ptr<scalar_t>(c_prev, 0, U),
+                           ptr<scalar_t>(up.rows, up.row(offsets, t), up.stride()), up.stride(), ptr<scalar_t>(recurrent, 0, U),
+                           ptr<scalar_t>(d_h, 0, U), n_next,
+                           mut<scalar_t>(carry, 0, U), mut<scalar_t>(dz, off, 4 * U), mut<scalar_t>(d_gates, 0, 4 * U),
+                           mut<scalar_t>(tc, 0, U), mut<scalar_t>(d_tc, 0, U), n, U, sigma, phi);
+      });
+    }
   }
   if (steps > 0) mm_into(d_h0.narrow(0, 0, sizes[0]), dz.narrow(0, offsets[0], sizes[0]), kernel_t);
   return {dz, d_h0, carry};
@@ -710,18 +710,18 @@ std::vector<Tensor> gru_backward(const c10::optional<Tensor>& d_hs, const Tensor
       });
     }
   } else {
-  for (int64_t t = steps - 1; t >= 0; --t) {
-    const int64_t n = sizes[t], off = offsets[t], n_next = t + 1 < steps ? sizes[t + 1] : 0;
-    if (n_next > 0) mm_into(recurrent.narrow(0, 0, n_next), block.narrow(0, 0, n_next), kernel_t);
-    const Tensor h_prev = previous_block(hs, h0, offsets, t, n);
-    AT_DISPATCH_FLOATING_TYPES(hs.scalar_type(), "gru_backward", [&] {
-      gru_cell_backward(ptr<scalar_t>(gates, off, 3 * U), ptr<scalar_t>(hu_h, off, U), ptr<scalar_t>(h_prev, 0, U), ptr<scalar_t>(up.rows, up.row(offsets, t), up.stride()), up.stride(),
-                        ptr<scalar_t>(recurrent, 0, U), n_next,
-                        mut<scalar_t>(carry, 0, U), mut<scalar_t>(d_xp, off, 3 * U), mut<scalar_t>(d_hh, off, U),
-                        mut<scalar_t>(block, 0, 3 * U), mut<scalar_t>(d_zr, 0, 2 * U), mut<scalar_t>(d_cand, 0, U), n,
-                        U, sigma, phi);
-    });
-  }
+    for (int64_t t = steps - 1; t >= 0; --t) {
+      const int64_t n = sizes[t], off = offsets[t], n_next = t + 1 < steps ? sizes[t + 1] : 0;
+      if (n_next > 0) mm_into(recurrent.narrow(0, 0, n_next), block.narrow(0, 0, n_next), kernel_t);
+      const Tensor h_prev = previous_block(hs, h0, offsets, t, n);
+      AT_DISPATCH_FLOATING_TYPES(hs.scalar_type(), "gru_backward", [&] {
+        gru_cell_backward(ptr<scalar_t>(gates, off, 3 * U), ptr<scalar_t>(hu_h, off, U), ptr<scalar_t>(h_prev, 0, U), ptr<scalar_t>(up.rows, up.row(offsets, t), up.stride()), up.stride(),
+                          ptr<scalar_t>(recurrent, 0, U), n_next,
+                          mut<scalar_t>(carry, 0, U), mut<scalar_t>(d_xp, off, 3 * U), mut<scalar_t>(d_hh, off, U),
+                          mut<scalar_t>(block, 0, 3 * U), mut<scalar_t>(d_zr, 0, 2 * U), mut<scalar_t>(d_cand, 0, U), n,
+                          U, sigma, phi);
+      });
+    }
   }
   Tensor d_h0 = carry.clone();
   if (steps > 0) d_h0.narrow(0, 0, sizes[0]).addmm_(block.narrow(0, 0, sizes[0]), kernel_t);
@@ -784,15 +784,15 @@ std::vector<Tensor> simple_backward(const c10::optional<Tensor>& d_hs, const Ten
       });
     }
   } else {
-  for (int64_t t = steps - 1; t >= 0; --t) {
-    const int64_t n = sizes[t], off = offsets[t], n_next = t + 1 < steps ? sizes[t + 1] : 0;
-    if (n_next > 0) mm_into(recurrent.narrow(0, 0, n_next), d_a.narrow(0, offsets[t + 1], n_next), kernel_t);
-    AT_DISPATCH_FLOATING_TYPES(hs.scalar_type(), "simple_backward", [&] {
-      simple_cell_backward(ptr<scalar_t>(hs, off, U), ptr<scalar_t>(up.rows, up.row(offsets, t), up.stride()),
-                           up.stride(), ptr<scalar_t>(recurrent, 0, U),
-                           ptr<scalar_t>(d_h, 0, U), n_next, mut<scalar_t>(d_a, off, U), n, U, phi);
-    });
-  }
+    for (int64_t t = steps - 1; t >= 0; --t) {
+      const int64_t n = sizes[t], off = offsets[t], n_next = t + 1 < steps ? sizes[t + 1] : 0;
+      if (n_next > 0) mm_into(recurrent.narrow(0, 0, n_next), d_a.narrow(0, offsets[t + 1], n_next), kernel_t);
+      AT_DISPATCH_FLOATING_TYPES(hs.scalar_type(), "simple_backward", [&] {
+        simple_cell_backward(ptr<scalar_t>(hs, off, U), ptr<scalar_t>(up.rows, up.row(offsets, t), up.stride()),
+                             up.stride(), ptr<scalar_t>(recurrent, 0, U),
+                             ptr<scalar_t>(d_h, 0, U), n_next, mut<scalar_t>(d_a, off, U), n, U, phi);
+      });
+    }
   }
   if (steps > 0) mm_into(d_h0.narrow(0, 0, sizes[0]), d_a.narrow(0, offsets[0], sizes[0]), kernel_t);
   return {d_a, d_h0};
