@@ -364,13 +364,38 @@ void for_row_blocks(int64_t n, const F& fn) {
 // One step's element-wise work on n rows of U units; the time loops below call these between their
 // matrix multiplies. Pointers are to contiguous row blocks; restrict lets the compiler vectorise.
 
+template <typename T>
+inline T sigmoid(T x) {
+  return T(1) / (T(1) + std::exp(-x));
+}
+
 // z (n, 4U): pre-activations in (x, when given, is added first), activated gates (i, f, g, o) out;
-// then c and h.
+// then c and h. The standard activations (sigmoid, tanh) take one pass over each row, the others
+// one pass per gate block and activation.
 template <typename T>
 void lstm_cell_forward(T* __restrict z, const T* __restrict x, const T* __restrict c_prev, T* __restrict c,
                        T* __restrict tc, T* __restrict h, int64_t n, int64_t U, int64_t sigma, int64_t phi) {
   if (x != nullptr)
     for (int64_t j = 0; j < n * 4 * U; ++j) z[j] += x[j];
+  if (sigma == SIGMOID && phi == TANH) {
+    for (int64_t r = 0; r < n; ++r) {
+      T* __restrict g = z + r * 4 * U;
+      const T* __restrict cp = c_prev + r * U;
+      T *__restrict cr = c + r * U, *__restrict hr = h + r * U;
+#pragma omp simd
+      for (int64_t j = 0; j < U; ++j) {
+        const T i = sigmoid(g[j]), f = sigmoid(g[U + j]), cand = std::tanh(g[2 * U + j]), o = sigmoid(g[3 * U + j]);
+        g[j] = i;
+        g[U + j] = f;
+        g[2 * U + j] = cand;
+        g[3 * U + j] = o;
+        const T cell = f * cp[j] + i * cand;
+        cr[j] = cell;
+        hr[j] = o * std::tanh(cell);
+      }
+    }
+    return;
+  }
   for (int64_t r = 0; r < n; ++r) {
     T* g = z + r * 4 * U;
     activate(sigma, g, 2 * U);
@@ -401,6 +426,27 @@ void lstm_cell_backward(const T* g, const T* __restrict c, const T* __restrict c
                         const T* __restrict up, int64_t ldu, const T* __restrict rec, const T* __restrict final_h,
                         int64_t n_next, T* __restrict carry, T* dz, T* __restrict d_gates, T* __restrict tc,
                         T* __restrict d_tc, int64_t n, int64_t U, int64_t sigma, int64_t phi) {
+  if (sigma == SIGMOID && phi == TANH) {  // one pass per row: the derivatives from the saved gates inline
+    for (int64_t r = 0; r < n; ++r) {
+      const T *i = g + r * 4 * U, *f = i + U, *cand = i + 2 * U, *o = i + 3 * U;
+      const T* __restrict extra = r < n_next ? rec + r * U : final_h + r * U;
+      const T *ur = up + r * ldu, *cr_ = c + r * U, *cp = c_prev + r * U;
+      T* cr = carry + r * U;
+      T* dzr = dz + r * 4 * U;
+#pragma omp simd
+      for (int64_t j = 0; j < U; ++j) {
+        const T gi = i[j], gf = f[j], gg = cand[j], go = o[j], t = std::tanh(cr_[j]);
+        const T dh = ur[j] + extra[j];
+        const T dc = cr[j] + dh * go * (T(1) - t * t);
+        dzr[j] = dc * gg * gi * (T(1) - gi);
+        dzr[U + j] = dc * cp[j] * gf * (T(1) - gf);
+        dzr[2 * U + j] = dc * gi * (T(1) - gg * gg);
+        dzr[3 * U + j] = dh * t * go * (T(1) - go);
+        cr[j] = dc * gf;
+      }
+    }
+    return;
+  }
   std::copy(c, c + n * U, tc);
   activate(phi, tc, n * U);
   derivative(phi, tc, d_tc, n * U);
