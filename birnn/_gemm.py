@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from types import ModuleType
 
 import torch
 from torch import Tensor
@@ -79,18 +80,23 @@ def matmul_add(a: Tensor, b_t: Tensor, other: Tensor) -> Tensor:
     return torch.addmm(other, a, b_t.t())
 
 
-def tiled_ok(*tensors: Tensor) -> bool:
-    """Whether ``transposed_matmul`` may use the compiled tiled product for these operands: float32 CPU
-    tensors with unit column stride, no graph to record, and the extension built, enabled, with
-    AVX-512 and one ATen thread (its ``use_tiled``)."""
+def _tiled_module(*tensors: Tensor) -> ModuleType | None:
+    """The compiled extension when its tiled product may take these operands: float32 CPU tensors with
+    unit column stride, no graph to record, and the extension built, enabled, with AVX-512 and one
+    ATen thread (its ``use_tiled``); ``None`` otherwise."""
     if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
-        return False
+        return None
     if not all(t.device.type == "cpu" and t.dtype == torch.float32 and t.dim() == 2 and t.stride(1) == 1 for t in tensors):
-        return False
+        return None
     from .layers.rnn import _native  # the extension lives with the recurrence kernels (imported late: a cycle)
 
     module = _native.extension() if _native.enabled() else None
-    return module is not None and bool(module.use_tiled(tensors[0]))
+    return module if module is not None and module.use_tiled(tensors[0]) else None
+
+
+def tiled_ok(*tensors: Tensor) -> bool:
+    """Whether ``transposed_matmul`` uses the compiled tiled product for these operands."""
+    return _tiled_module(*tensors) is not None
 
 
 def transposed_matmul(a: Tensor, b: Tensor, out: Tensor | None = None, accumulate: bool = False) -> Tensor:
@@ -105,10 +111,9 @@ def transposed_matmul(a: Tensor, b: Tensor, out: Tensor | None = None, accumulat
     if out is None:
         out = a.new_empty(a.shape[1], b.shape[1])
         accumulate = False
-    if tiled_ok(a, b, out):
-        from .layers.rnn import _native
-
-        _native.extension().transposed_product(a, b, out, accumulate)
+    module = _tiled_module(a, b, out)
+    if module is not None:
+        module.transposed_product(a, b, out, accumulate)
     elif accumulate:
         out.addmm_(a.t(), b)
     else:

@@ -14,9 +14,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -108,3 +109,14 @@ def run_layer_test(
         optimizer.step()
         assert any(not torch.equal(b, w.detach()) for b, w in zip(before, layer.trainable_weights))
     return layer
+
+
+@contextlib.contextmanager
+def threads(count: int) -> Iterator[None]:
+    """Run the block with ``count`` ATen threads (the compiled kernels' tiled products need one)."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)

@@ -3,14 +3,12 @@ torch, gradients included."""
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
-
 import pytest
 import torch
 
 from birnn import _gemm
 from birnn.layers.rnn import _native
+from tests.harness import threads
 
 
 @pytest.mark.parametrize("onednn", [True, False])
@@ -35,15 +33,6 @@ def test_float64_uses_the_fallback_exactly():
     torch.testing.assert_close(_gemm.matmul(x, w), x @ w.T)
 
 
-@contextlib.contextmanager
-def _one_thread() -> Iterator[None]:
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
 
 def _tiled_here() -> bool:
     return _native._toolchain_present() and _native.tiled_available()
@@ -64,7 +53,7 @@ def test_transposed_matmul_matches_torch(rows, k, m, tiled):
     wide = torch.randn(k, m + 9, generator=g)
     block = wide[:, 4 : 4 + m]  # the result written into a column block of a wider tensor
     before, outside = block.clone(), (wide[:, :4].clone(), wide[:, 4 + m :].clone())
-    with _native.use_tiled(tiled), _one_thread():
+    with _native.use_tiled(tiled), threads(1):
         assert _gemm.tiled_ok(a, b, block) == tiled
         plain = _gemm.transposed_matmul(a, b)
         _gemm.transposed_matmul(a, b, block, accumulate=True)
@@ -80,7 +69,7 @@ def test_transposed_matmul_is_tiled_only_where_eligible():
     if not _tiled_here():
         pytest.skip("no tiled product here (it needs the compiled kernels and AVX-512)")
     a, b = torch.randn(8, 3), torch.randn(8, 5)
-    with _one_thread():
+    with threads(1):
         assert _gemm.tiled_ok(a, b)
         assert not _gemm.tiled_ok(a.double(), b.double())
         assert not _gemm.tiled_ok(a.t().contiguous().t(), b)  # column stride 3

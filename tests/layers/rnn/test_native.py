@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
-
 import pytest
 import torch
 
 from birnn import activations
 from birnn.layers.rnn import _native, _scan
+from tests.harness import threads
 
 pytestmark = pytest.mark.skipif(
     not _native._toolchain_present(), reason="no C++ compiler and ninja here: the Python loops run instead"
@@ -74,7 +72,7 @@ def test_compiled_loops_match_python_loops(kind, activation, sizes, rows, revers
     fn_sets = [fns] if kind == "simple" else [fns, {"sigma": activations.sigmoid, "phi": activation}]
     for fns in fn_sets:
         args = (kind, fns, sizes, rows, dtype)
-        with _native.use_tiled(tiled), _threads(1):
+        with _native.use_tiled(tiled), threads(1):
             assert _native.extension().use_tiled(torch.empty(0, dtype=dtype)) == tiled
             got = _run(*args, True, reverse=reverse)
         _assert_same(got, _run(*args, False, reverse=reverse), tolerance)
@@ -151,30 +149,21 @@ def _assert_same(got: list[torch.Tensor], want: list[torch.Tensor], tolerance: f
         torch.testing.assert_close(a, b, atol=tolerance * scale, rtol=0)
 
 
-@pytest.mark.parametrize("tiled, threads", [(False, 1), (True, 1), (True, 2)], ids=["mm", "tiled", "two_threads"])
+@pytest.mark.parametrize("tiled, thread_count", [(False, 1), (True, 1), (True, 2)], ids=["mm", "tiled", "two_threads"])
 @pytest.mark.parametrize("kind", ["lstm", "gru", "simple"])
 @pytest.mark.parametrize("units, sizes", [(131, [6, 5, 5]), (16, [9, 9, 7]), (64, [24, 17, 3])], ids=str)
-def test_large_units_use_the_vectorised_tails(kind, units, sizes, tiled, threads):
+def test_large_units_use_the_vectorised_tails(kind, units, sizes, tiled, thread_count):
     """Units that are not (131) or are (16, 64) a multiple of the vector width exercise the loops'
     remainders and, tiled, the panels' partial and unused column groups (with two ATen threads the
     threaded at::mm is used even when tiling is on)."""
     if tiled and not _native.tiled_available():
         pytest.skip("this CPU or build has no tiled product (it needs AVX-512)")
     fns = {"phi": activations.tanh} if kind == "simple" else {"sigma": activations.sigmoid, "phi": activations.tanh}
-    with _native.use_tiled(tiled), _threads(threads):
-        assert _native.extension().use_tiled(torch.empty(0)) == (tiled and threads == 1)
+    with _native.use_tiled(tiled), threads(thread_count):
+        assert _native.extension().use_tiled(torch.empty(0)) == (tiled and thread_count == 1)
         got = _run(kind, fns, sizes, sizes[0], torch.float32, True, units=units)
     _assert_same(got, _run(kind, fns, sizes, sizes[0], torch.float32, False, units=units), 1e-5)
 
-
-@contextlib.contextmanager
-def _threads(count: int) -> Iterator[None]:
-    previous = torch.get_num_threads()
-    torch.set_num_threads(count)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 def test_use_tiled_restores_the_previous_setting():
