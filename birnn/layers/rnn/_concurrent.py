@@ -113,6 +113,7 @@ def _edge(output: Tensor | None) -> Any:
 class _Concurrently(torch.autograd.Function):
     @staticmethod
     def forward(ctx, tasks, *inputs):  # type: ignore[override]
+        ctx.set_materialize_grads(False)  # an unused output (say, the last output of a sequence layer) costs nothing
         with torch.enable_grad():
             results = in_parallel(tasks)
         ctx.results = [[_edge(out) for out in r] for r in results]

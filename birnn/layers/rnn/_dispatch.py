@@ -291,7 +291,9 @@ def _scan_result(layer: RNN, outputs: tuple[Tensor, ...], packing: Packing, alig
     zero = layer.zero_output_for_mask
     reverse = aligned and layer.go_backwards
     sequence = unpack_sequence(hs, packing, zero, reverse) if layer.return_sequences else None
-    return unpack_last(hs, packing, zero), sequence, final
+    # unmasked, the last output is the final state: taking it from there keeps the outputs' gradient a None
+    last = final[0] if packing.source is None else unpack_last(hs, packing, zero)
+    return last, sequence, final
 
 
 def run_scan(layers: list[RNN], calls: list[Call], aligned: bool = False) -> list[Result]:

@@ -121,8 +121,12 @@ class _Layout:
         rows = self.last.shape[0]
         return rows > 0 and bool(self.sizes) and all(n == rows for n in self.sizes)
 
-    def gather(self, packed: Tensor, initial: Tensor, index: Tensor) -> Tensor:
-        return torch.cat([packed, initial]).index_select(0, index)
+    def final(self, packed: Tensor, initial: Tensor) -> Tensor:
+        """``(N, U)``: each row's value at its last step, or its initial value if it has no steps."""
+        rows = self.last.shape[0]
+        if rows > 0 and self.sizes and self.sizes[0] == rows:  # every row runs (no concatenation needed)
+            return packed.index_select(0, self.last)
+        return torch.cat([packed, initial]).index_select(0, self.last)
 
     def previous_states(self, packed: Tensor, initial: Tensor) -> Tensor:
         """``(S, U)``: the state entering each packed row's step (one copy, no concatenation)."""
@@ -207,7 +211,7 @@ def _lstm_forward(xp, h0, c0, kernel, *, layout, sigma, phi, owned):
         ids = _native.ACTIVATIONS
         hs, cs, gates = native.lstm_forward(xp.contiguous(), h0.contiguous(), c0.contiguous(), kernel.contiguous(),
                                             layout.sizes, layout.offsets, ids[sigma], ids[phi], owned)
-        outputs = (hs, layout.gather(hs, h0, layout.last), layout.gather(cs, c0, layout.last))
+        outputs = (hs, layout.final(hs, h0), layout.final(cs, c0))
         return outputs, (native, layout, h0, c0, kernel, hs, cs, None, gates)
     kernel_t = kernel.t().contiguous()
     total = xp.shape[0]
@@ -222,7 +226,7 @@ def _lstm_forward(xp, h0, c0, kernel, *, layout, sigma, phi, owned):
         c = torch.mul(g[:, u : 2 * u], c_prev[:n], out=cs[s]).addcmul_(g[:, :u], g[:, 2 * u : 3 * u])
         torch.mul(g[:, 3 * u :], _activate(phi, c, tcs[s]), out=hs[s])
         h_prev, c_prev = hs[s], cs[s]
-    outputs = (hs, layout.gather(hs, h0, layout.last), layout.gather(cs, c0, layout.last))
+    outputs = (hs, layout.final(hs, h0), layout.final(cs, c0))
     return outputs, (None, layout, h0, c0, kernel, hs, cs, tcs, gates)
 
 
@@ -236,6 +240,7 @@ def _lstm_backward(saved, d_hs, d_h, d_c, *, sigma, phi, last_use, **_):
         return dz, d_h0, d_c0, _weight_grad(layout, hs, h0, dz)
     d_sigma, d_phi = DERIVATIVES[sigma], DERIVATIVES[phi]
     n_rows, u = h0.shape
+    d_h, d_c = _dense(d_h, h0), _dense(d_c, c0)
     i, f, g, o = gates.split(u, dim=1)
     p_o = tcs * d_sigma(o)
     p_c = o * d_phi(tcs)
@@ -273,7 +278,7 @@ def _gru_forward(xp, h0, kernel, bias, *, layout, sigma, phi, owned):
                                              None if bias is None else bias.contiguous(), layout.sizes, layout.offsets,
                                              ids[sigma], ids[phi], owned)
         # the compiled loops keep z, r and the candidate in one (S, 3U) buffer (in the zr slot)
-        return (hs, layout.gather(hs, h0, layout.last)), (native, layout, h0, kernel, bias is not None, hs, gates, None, hu_h)
+        return (hs, layout.final(hs, h0)), (native, layout, h0, kernel, bias is not None, hs, gates, None, hu_h)
     kernel_t = kernel.t().contiguous()
     total = xp.shape[0]
     zr = xp.new_empty(total, 2 * u)
@@ -286,7 +291,7 @@ def _gru_forward(xp, h0, kernel, bias, *, layout, sigma, phi, owned):
         c = _activate(phi, torch.addcmul(xp[s, 2 * u :], gates[:, u:], hu_h[s]), cand[s])
         torch.addcmul(c, gates[:, :u], h_prev[:n] - c, out=hs[s])
         h_prev = hs[s]
-    return (hs, layout.gather(hs, h0, layout.last)), (None, layout, h0, kernel, bias is not None, hs, zr, cand, hu_h)
+    return (hs, layout.final(hs, h0)), (None, layout, h0, kernel, bias is not None, hs, zr, cand, hu_h)
 
 
 def _gru_backward(saved, d_hs, d_h, *, sigma, phi, last_use, **_):
@@ -300,6 +305,7 @@ def _gru_backward(saved, d_hs, d_h, *, sigma, phi, last_use, **_):
         return d_xp, d_h0, _weight_grad(layout, hs, h0, d_zr, d_hh), bias_grad
     d_sigma, d_phi = DERIVATIVES[sigma], DERIVATIVES[phi]
     n_rows, u = h0.shape
+    d_h = _dense(d_h, h0)
     z, r = zr[:, :u], zr[:, u:]
     previous = layout.previous_states(hs, h0)
     p_z = (previous - cand) * d_sigma(z)
@@ -330,13 +336,13 @@ def _simple_forward(xp, h0, kernel, *, layout, phi, owned):
     if native is not None:
         hs = native.simple_forward(xp.contiguous(), h0.contiguous(), kernel.contiguous(), layout.sizes, layout.offsets,
                                    _native.ACTIVATIONS[phi])
-        return (hs, layout.gather(hs, h0, layout.last)), (native, layout, h0, kernel, hs)
+        return (hs, layout.final(hs, h0)), (native, layout, h0, kernel, hs)
     kernel_t = kernel.t().contiguous()
     hs = torch.empty_like(xp)
     h_prev = h0
     for n, s in layout.steps:
         h_prev = _activate(phi, _gemm.matmul_add(h_prev[:n], kernel_t, xp[s]), hs[s])
-    return (hs, layout.gather(hs, h0, layout.last)), (None, layout, h0, kernel, hs)
+    return (hs, layout.final(hs, h0)), (None, layout, h0, kernel, hs)
 
 
 def _simple_backward(saved, d_hs, d_h, *, phi, **_):
@@ -347,7 +353,7 @@ def _simple_backward(saved, d_hs, d_h, *, phi, **_):
                                            _native.ACTIVATIONS[phi])
         return d_a, d_h0, _weight_grad(layout, hs, h0, d_a)
     p = DERIVATIVES[phi](hs)
-    up_h = layout.with_final(d_hs, d_h, h0.shape[0])
+    up_h = layout.with_final(d_hs, _dense(d_h, h0), h0.shape[0])
     d_a = torch.empty_like(hs)
     d_next = None
     for _, s in reversed(layout.steps):
@@ -403,6 +409,7 @@ def _split(items: tuple, sizes: list[int]) -> list[tuple]:
 class _Scan(torch.autograd.Function):
     @staticmethod
     def forward(ctx, jobs, *tensors):  # type: ignore[override]
+        ctx.set_materialize_grads(False)  # an unused output's gradient stays None (no (S, U) block of zeros)
         groups = _split(tensors, [job.arity for job in jobs])
         results = [
             _FORWARD[job.kind](*group, layout=job.layout(group[1]), owned=job.owned, **job.activations)
