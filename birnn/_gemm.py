@@ -99,25 +99,36 @@ def tiled_ok(*tensors: Tensor) -> bool:
     return _tiled_module(*tensors) is not None
 
 
-def transposed_matmul(a: Tensor, b: Tensor, out: Tensor | None = None, accumulate: bool = False) -> Tensor:
+def transposed_matmul(
+    a: Tensor, b: Tensor, out: Tensor | None = None, accumulate: bool = False, sums: Tensor | None = None
+) -> Tensor:
     """``a.T @ b`` for ``a`` ``(S, K)`` and ``b`` ``(S, M)``, into ``out`` ``(K, M)`` when given (added to
     it with ``accumulate``); no autograd (kernels' backward passes).
 
+    ``sums``: a contiguous ``(M,)`` tensor that receives (or, with ``accumulate``, gains) the column sums of
+    ``b``, a weight gradient's bias gradient; the tiled product takes them in its pass over ``b``.
+
     Example:
-        >>> a, b = torch.randn(6, 3), torch.randn(6, 5)
-        >>> torch.allclose(transposed_matmul(a, b), a.T @ b, atol=1e-5)
-        True
+        >>> a, b, db = torch.randn(6, 3), torch.randn(6, 5), torch.empty(5)
+        >>> torch.allclose(transposed_matmul(a, b, sums=db), a.T @ b, atol=1e-5), torch.allclose(db, b.sum(0), atol=1e-5)
+        (True, True)
     """
     if out is None:
         out = a.new_empty(a.shape[1], b.shape[1])
         accumulate = False
-    module = _tiled_module(a, b, out)
+    module = _tiled_module(a, b, out, *([] if sums is None else [sums.view(1, -1)]))
     if module is not None:
-        module.transposed_product(a, b, out, accumulate)
-    elif accumulate:
+        module.transposed_product(a, b, out, accumulate, sums)
+        return out
+    if accumulate:
         out.addmm_(a.t(), b)
     else:
         torch.mm(a.t(), b, out=out)
+    if sums is not None:
+        if accumulate:
+            sums.add_(b.sum(0))
+        else:
+            torch.sum(b, 0, out=sums)
     return out
 
 
@@ -141,13 +152,16 @@ class _Linear(torch.autograd.Function):
         dx = dw = db = None
         if ctx.needs_input_grad[0]:
             dx = matmul(g, weight.t()).view(x.shape)
+        wants_bias = ctx.has_bias and ctx.needs_input_grad[2]
+        if wants_bias:
+            db = g.new_empty(g.shape[1])
         if ctx.needs_input_grad[1]:
             # as (x^T g)^T: the transposed input is read in place (copying it costs more than it gains), this
             # operand order is the faster one here, and the weight is usually a kernel's transpose, whose
-            # gradient then comes out contiguous
-            dw = transposed_matmul(flat, g).t()
-        if ctx.has_bias and ctx.needs_input_grad[2]:
-            db = g.sum(0)
+            # gradient then comes out contiguous; the bias gradient is summed in the same pass over g
+            dw = transposed_matmul(flat, g, sums=db).t()
+        elif wants_bias:
+            torch.sum(g, 0, out=db)
         return dx, dw, db
 
 

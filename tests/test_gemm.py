@@ -39,12 +39,14 @@ def _tiled_here() -> bool:
 
 
 @pytest.mark.parametrize("tiled", [True, False], ids=["tiled", "torch"])
-@pytest.mark.parametrize("rows, k, m", [(6400 // 16, 256, 512), (7, 5, 20), (0, 3, 4), (130, 131, 65), (129, 4, 64)],
-                         ids=str)
+@pytest.mark.parametrize(
+    "rows, k, m", [(6400 // 16, 256, 512), (7, 5, 20), (0, 3, 4), (130, 131, 65), (129, 4, 64), (9, 0, 17)], ids=str
+)
 def test_transposed_matmul_matches_torch(rows, k, m, tiled):
     """Tails of rows of the result (k not a multiple of 4), of columns (m not a multiple of 64), of the
-    reduction (rows not a multiple of its chunk), no rows at all, strided operands and a column block
-    of the result, plain and accumulated."""
+    reduction (rows not a multiple of its chunk), no rows at all, no columns of ``a`` (column sums
+    alone), strided operands and a column block of the result, plain and accumulated, with and without
+    the column sums of ``b``."""
     if tiled and not _tiled_here():
         pytest.skip("no tiled product here (it needs the compiled kernels and AVX-512)")
     g = torch.Generator().manual_seed(rows + k + m)
@@ -53,13 +55,19 @@ def test_transposed_matmul_matches_torch(rows, k, m, tiled):
     wide = torch.randn(k, m + 9, generator=g)
     block = wide[:, 4 : 4 + m]  # the result written into a column block of a wider tensor
     before, outside = block.clone(), (wide[:, :4].clone(), wide[:, 4 + m :].clone())
+    sums, summed = torch.full((m,), float("nan")), torch.randn(m, generator=g)
+    summed_before = summed.clone()
     with _native.use_tiled(tiled), threads(1):
         assert _gemm.tiled_ok(a, b, block) == tiled
         plain = _gemm.transposed_matmul(a, b)
-        _gemm.transposed_matmul(a, b, block, accumulate=True)
+        with_sums = _gemm.transposed_matmul(a, b, sums=sums)
+        _gemm.transposed_matmul(a, b, block, accumulate=True, sums=summed)
     want = a.T @ b
-    scale = max(1.0, want.abs().max().item()) if want.numel() else 1.0
+    scale = max(1.0, want.abs().max().item() if want.numel() else 0.0, b.abs().sum(0).max().item() if rows else 0.0)
     torch.testing.assert_close(plain, want, atol=1e-5 * scale, rtol=0)
+    torch.testing.assert_close(with_sums, want, atol=1e-5 * scale, rtol=0)
+    torch.testing.assert_close(sums, b.sum(0), atol=1e-5 * scale, rtol=0)
+    torch.testing.assert_close(summed, summed_before + b.sum(0), atol=1e-5 * scale, rtol=0)
     torch.testing.assert_close(block, before + want, atol=1e-5 * scale, rtol=0)
     assert torch.equal(wide[:, :4], outside[0]) and torch.equal(wide[:, 4 + m :], outside[1])
 

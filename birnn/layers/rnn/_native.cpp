@@ -235,11 +235,20 @@ void tile(const float* __restrict a, int64_t lda, const float* __restrict panel,
 // The same register tile as `tile` with other strides; one template over both (runtime strides)
 // measured ~5 % slower on the forward time loop, so the two stay apart.
 // a's four entries of a row s are adjacent, so a weight gradient x^T g reads x and g as they lie.
+// With `sums` (the first block of rows of C only) it also adds up b's 64 columns over s into sums[0..63],
+// the bias gradient of a weight gradient, for the price of four additions per s.
 template <int R>
 void transposed_tile(const float* __restrict a, int64_t lda, const float* __restrict b, int64_t ldb, int64_t S,
-                     const uint32_t* lanes, float* __restrict c, int64_t ldc, bool accumulate) {
+                     const uint32_t* lanes, float* __restrict c, int64_t ldc, bool accumulate, float* __restrict sums) {
   const __mmask16 m0 = lanes[0], m1 = lanes[1], m2 = lanes[2], m3 = lanes[3];
   __m512 c00, c01, c02, c03, c10, c11, c12, c13, c20, c21, c22, c23, c30, c31, c32, c33;
+  __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+  if (sums != nullptr && accumulate) {
+    s0 = _mm512_maskz_loadu_ps(m0, sums);
+    s1 = _mm512_maskz_loadu_ps(m1, sums + 16);
+    s2 = _mm512_maskz_loadu_ps(m2, sums + 32);
+    s3 = _mm512_maskz_loadu_ps(m3, sums + 48);
+  }
 #define BIRNN_INIT(r)                                                                           \
   if (accumulate) {                                                                              \
     c##r##0 = _mm512_maskz_loadu_ps(m0, c + r * ldc);                                            \
@@ -275,11 +284,23 @@ void transposed_tile(const float* __restrict a, int64_t lda, const float* __rest
     if (R > 1) BIRNN_FMA(1)
     if (R > 2) BIRNN_FMA(2)
     if (R > 3) BIRNN_FMA(3)
+    if (sums != nullptr) {
+      s0 += b0;
+      s1 += b1;
+      s2 += b2;
+      s3 += b3;
+    }
   }
   BIRNN_STORE(0)
   if (R > 1) { BIRNN_STORE(1) }
   if (R > 2) { BIRNN_STORE(2) }
   if (R > 3) { BIRNN_STORE(3) }
+  if (sums != nullptr) {
+    _mm512_mask_storeu_ps(sums, m0, s0);
+    _mm512_mask_storeu_ps(sums + 16, m1, s1);
+    _mm512_mask_storeu_ps(sums + 32, m2, s2);
+    _mm512_mask_storeu_ps(sums + 48, m3, s3);
+  }
 #undef BIRNN_INIT
 #undef BIRNN_FMA
 #undef BIRNN_STORE
@@ -313,7 +334,8 @@ void product_rows(const float* a, int64_t lda, int64_t R, const Panels& b, const
 // one thread: a weight gradient x^T g without copying x. The reduction over S runs in chunks of 128
 // rows, so a chunk's 64 columns of b (32 KB) stay in L1 while every block of four rows of out passes.
 // MKL's product reaches ~75-95 GFLOP/s on these shapes (S = 6400) on one Zen 4 core, this ~100-106.
-void transposed_product(const Tensor& a, const Tensor& b, Tensor& out, bool accumulate) {
+// sums (M,), when given: [sums +] b's column sums (the bias gradient), taken in the same pass over b.
+void transposed_product(const Tensor& a, const Tensor& b, Tensor& out, bool accumulate, c10::optional<Tensor> sums) {
   TORCH_CHECK(a.dim() == 2 && b.dim() == 2 && a.size(0) == b.size(0) && a.stride(1) == 1 && b.stride(1) == 1 &&
                   a.scalar_type() == at::kFloat && b.scalar_type() == at::kFloat,
               "birnn native kernels: transposed_product takes float32 (S, Ka) and (S, M) with unit column strides, got ",
@@ -323,11 +345,25 @@ void transposed_product(const Tensor& a, const Tensor& b, Tensor& out, bool accu
                   out.scalar_type() == at::kFloat,
               "birnn native kernels: transposed_product writes a float32 (", Ka, ", ", M,
               ") with unit column stride, got ", out.sizes());
+  const bool with_sums = sums.has_value() && sums->defined();
+  TORCH_CHECK(!with_sums || (sums->dim() == 1 && sums->size(0) == M && sums->is_contiguous() &&
+                             sums->scalar_type() == at::kFloat),
+              "birnn native kernels: transposed_product's column sums are a contiguous float32 (", M, "), got ",
+              with_sums ? sums->sizes() : at::IntArrayRef{});
 #if BIRNN_TILED
   pybind11::gil_scoped_release no_gil;
-  if (S == 0 && !accumulate) out.zero_();
+  if (S == 0 && !accumulate) {
+    out.zero_();
+    if (with_sums) sums->zero_();
+  }
+  if (Ka == 0 && with_sums) {  // no rows of out to ride along with
+    if (accumulate) sums->add_(b.sum(0));
+    else at::sum_out(*sums, b, 0);
+    return;
+  }
   const float *pa = a.data_ptr<float>(), *pb = b.data_ptr<float>();
   float* pc = out.data_ptr<float>();
+  float* ps = with_sums ? sums->data_ptr<float>() : nullptr;
   const int64_t lda = a.stride(0), ldb = b.stride(0), ldc = out.stride(0);
   for (int64_t s0 = 0; s0 < S; s0 += 128) {
     const int64_t n = std::min<int64_t>(128, S - s0);
@@ -342,11 +378,12 @@ void transposed_product(const Tensor& a, const Tensor& b, Tensor& out, bool accu
       for (int64_t i = 0; i < Ka; i += 4) {
         const float* ai = pa + s0 * lda + i;
         float* ci = pc + i * ldc + j;
+        float* si = i == 0 && ps != nullptr ? ps + j : nullptr;
         switch (std::min<int64_t>(4, Ka - i)) {
-          case 1: transposed_tile<1>(ai, lda, bj, ldb, n, lanes, ci, ldc, acc); break;
-          case 2: transposed_tile<2>(ai, lda, bj, ldb, n, lanes, ci, ldc, acc); break;
-          case 3: transposed_tile<3>(ai, lda, bj, ldb, n, lanes, ci, ldc, acc); break;
-          default: transposed_tile<4>(ai, lda, bj, ldb, n, lanes, ci, ldc, acc); break;
+          case 1: transposed_tile<1>(ai, lda, bj, ldb, n, lanes, ci, ldc, acc, si); break;
+          case 2: transposed_tile<2>(ai, lda, bj, ldb, n, lanes, ci, ldc, acc, si); break;
+          case 3: transposed_tile<3>(ai, lda, bj, ldb, n, lanes, ci, ldc, acc, si); break;
+          default: transposed_tile<4>(ai, lda, bj, ldb, n, lanes, ci, ldc, acc, si); break;
         }
       }
     }
@@ -858,5 +895,6 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("tiled_available", &tiled_available);
   m.def("set_tiled", &set_tiled);
   m.def("use_tiled", &use_tiled);
-  m.def("transposed_product", &transposed_product);
+  m.def("transposed_product", &transposed_product, pybind11::arg("a"), pybind11::arg("b"), pybind11::arg("out"),
+        pybind11::arg("accumulate"), pybind11::arg("sums") = pybind11::none());
 }

@@ -180,27 +180,30 @@ def _rows(t: Tensor | None) -> Tensor | None:
     return t if t is None or t.stride(-1) == 1 else t.contiguous()
 
 
-def _weight_grad(layout: _Layout, hs: Tensor, h0: Tensor, *d_pre: Tensor) -> Tensor:
+def _weight_grad(layout: _Layout, hs: Tensor, h0: Tensor, *d_pre: Tensor, sums: Tensor | None = None) -> Tensor:
     """Gradient of the recurrent kernel: every step's previous state times its pre-activation gradient.
 
     ``d_pre``: the pre-activation gradient ``(S, G)``, possibly as column blocks (concatenated in the
     result, written in place). Without a mask the previous states of all blocks but the first are ``hs``
     shifted by one block, so two matrix multiplies read them in place; otherwise they are gathered (one
-    copy).
+    copy). ``sums``: a ``(G,)`` tensor that receives the column sums of ``d_pre`` (a recurrent bias's
+    gradient), taken in the same passes.
     """
-    out = hs.new_empty(hs.shape[1], sum(d.shape[1] for d in d_pre))
-    blocks = out.split([d.shape[1] for d in d_pre], dim=1)
+    widths = [d.shape[1] for d in d_pre]
+    out = hs.new_empty(hs.shape[1], sum(widths))
+    blocks = out.split(widths, dim=1)
+    sum_blocks = [None] * len(d_pre) if sums is None else sums.split(widths)
     if layout.full:
         n, total = layout.sizes[0], hs.shape[0]
         first, rest = (slice(total - n, total), slice(0, total - n)) if layout.reverse else (slice(0, n), slice(n, total))
         shifted = hs[n:] if layout.reverse else hs[: total - n]
-        for d, block in zip(d_pre, blocks):
-            _gemm.transposed_matmul(h0, d[first], block)
-            _gemm.transposed_matmul(shifted, d[rest], block, accumulate=True)
+        for d, block, block_sums in zip(d_pre, blocks, sum_blocks):
+            _gemm.transposed_matmul(h0, d[first], block, sums=block_sums)
+            _gemm.transposed_matmul(shifted, d[rest], block, accumulate=True, sums=block_sums)
     else:
         previous = layout.previous_states(hs, h0)
-        for d, block in zip(d_pre, blocks):
-            _gemm.transposed_matmul(previous, d, block)
+        for d, block, block_sums in zip(d_pre, blocks, sum_blocks):
+            _gemm.transposed_matmul(previous, d, block, sums=block_sums)
     return out
 
 
@@ -301,8 +304,8 @@ def _gru_backward(saved, d_hs, d_h, *, sigma, phi, last_use, **_):
         d_xp, d_hh, d_h0 = native.gru_backward(_rows(d_hs), _dense(d_h, h0), h0.contiguous(), kernel.contiguous(),
                                                hs, zr, hu_h, layout.sizes, layout.offsets, ids[sigma], ids[phi], last_use)
         d_zr = d_xp[:, : 2 * h0.shape[1]]  # with d_hh: the gradient of the recurrent pre-activations
-        bias_grad = torch.cat([d_zr.sum(0), d_hh.sum(0)]) if has_bias else None
-        return d_xp, d_h0, _weight_grad(layout, hs, h0, d_zr, d_hh), bias_grad
+        bias_grad = d_xp.new_empty(d_xp.shape[1]) if has_bias else None
+        return d_xp, d_h0, _weight_grad(layout, hs, h0, d_zr, d_hh, sums=bias_grad), bias_grad
     d_sigma, d_phi = DERIVATIVES[sigma], DERIVATIVES[phi]
     n_rows, u = h0.shape
     d_h = _dense(d_h, h0)
@@ -328,7 +331,8 @@ def _gru_backward(saved, d_hs, d_h, *, sigma, phi, last_use, **_):
     if d_next is not None:
         d_h0[: d_next.shape[0]] += _gemm.matmul_add(d_next, kernel, carry)
     d_xp = torch.cat([d_hu[:, : 2 * u], d_a], dim=1)
-    return d_xp, d_h0, _weight_grad(layout, hs, h0, d_hu), (d_hu.sum(0) if has_bias else None)
+    bias_grad = d_hu.new_empty(d_hu.shape[1]) if has_bias else None
+    return d_xp, d_h0, _weight_grad(layout, hs, h0, d_hu, sums=bias_grad), bias_grad
 
 
 def _simple_forward(xp, h0, kernel, *, layout, phi, owned):
