@@ -22,7 +22,7 @@ from types import ModuleType
 import torch
 from torch import Tensor
 
-__all__ = ["linear", "matmul", "matmul_add", "onednn_available", "tiled_ok", "transposed_matmul", "use_onednn"]
+__all__ = ["linear", "linear_grads", "matmul", "matmul_add", "onednn_available", "tiled_ok", "transposed_matmul", "use_onednn"]
 
 _ENABLED = True
 
@@ -147,22 +147,38 @@ class _Linear(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad: Tensor) -> tuple[Tensor | None, Tensor | None, Tensor | None]:  # type: ignore[override]
         x, weight = ctx.saved_tensors
-        g = grad.reshape(-1, grad.shape[-1])
-        flat = x.reshape(-1, x.shape[-1])
-        dx = dw = db = None
-        if ctx.needs_input_grad[0]:
-            dx = matmul(g, weight.t()).view(x.shape)
-        wants_bias = ctx.has_bias and ctx.needs_input_grad[2]
-        if wants_bias:
-            db = g.new_empty(g.shape[1])
-        if ctx.needs_input_grad[1]:
-            # as (x^T g)^T: the transposed input is read in place (copying it costs more than it gains), this
-            # operand order is the faster one here, and the weight is usually a kernel's transpose, whose
-            # gradient then comes out contiguous; the bias gradient is summed in the same pass over g
-            dw = transposed_matmul(flat, g, sums=db).t()
-        elif wants_bias:
-            torch.sum(g, 0, out=db)
-        return dx, dw, db
+        wants = (ctx.needs_input_grad[0], ctx.needs_input_grad[1], ctx.has_bias and ctx.needs_input_grad[2])
+        dx, d_kernel, db = linear_grads(x, weight.t(), grad, wants)
+        return dx, None if d_kernel is None else d_kernel.t(), db
+
+
+def linear_grads(
+    x: Tensor, kernel: Tensor, grad: Tensor, wants: tuple[bool, bool, bool]
+) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
+    """Gradients of ``x @ kernel + bias`` given the output's ``grad``: ``(dx, d_kernel, d_bias)``, each
+    computed only where ``wants`` says so (``None`` otherwise). No autograd.
+
+    ``x`` ``(..., K)``, ``kernel`` ``(K, M)``, ``grad`` ``(..., M)``. ``d_kernel = x^T g`` reads the
+    (flattened) input in place, which costs less than transposing it, and takes the bias gradient's
+    column sums in the same pass over ``g``.
+
+    Example:
+        >>> x, k, g = torch.randn(4, 3), torch.randn(3, 2), torch.randn(4, 2)
+        >>> dx, dk, db = linear_grads(x, k, g, (True, True, True))
+        >>> torch.allclose(dx, g @ k.T, atol=1e-6), torch.allclose(dk, x.T @ g, atol=1e-6), torch.allclose(db, g.sum(0))
+        (True, True, True)
+    """
+    g = grad.reshape(-1, grad.shape[-1])
+    dx = d_kernel = db = None
+    if wants[0]:
+        dx = matmul(g, kernel).view(*x.shape[:-1], kernel.shape[0])
+    if wants[2]:
+        db = g.new_empty(g.shape[1])
+    if wants[1]:
+        d_kernel = transposed_matmul(x.reshape(-1, x.shape[-1]), g, sums=db)
+    elif wants[2]:
+        torch.sum(g, 0, out=db)
+    return dx, d_kernel, db
 
 
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:

@@ -26,7 +26,7 @@ from typing import Any, Protocol, runtime_checkable
 import torch
 from torch import Tensor
 
-from ... import activations, constraints, initializers, regularizers
+from ... import _gemm, activations, constraints, initializers, regularizers
 from .. import _layer
 
 __all__ = ["CellProtocol", "ProjectedCell", "DropoutMasks", "state_sizes", "flat_sizes", "zero_states", "flatten_states", "call_kwargs"]
@@ -189,9 +189,13 @@ class ProjectedCell(_layer.Layer, abc.ABC):
             self.add_weight("bias", self.bias_shape, self.bias_initial_value, self.bias_regularizer, self.bias_constraint)
         self.built = True
 
-    @abc.abstractmethod
+    def input_bias(self) -> Tensor | None:
+        """The bias added to the projected inputs (``None`` without one)."""
+        return self.bias if self.use_bias else None
+
     def project_inputs(self, inputs: Tensor, input_mask: Tensor | None = None) -> Tensor:
         """``(…, F) -> (…, G)``: the input half of a step, for one step or a whole sequence."""
+        return _gemm.linear(self._dropped_inputs(inputs, input_mask), self.kernel.t(), self.input_bias())
 
     @abc.abstractmethod
     def recurrent_step(

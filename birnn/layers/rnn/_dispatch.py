@@ -269,20 +269,21 @@ def run_fused_masked(layers: list[RNN], calls: list[Call], aligned: bool = False
 
 
 def _scan_job(layer: RNN, call: Call) -> tuple[Job, list[Tensor | None], Packing]:
+    """The sequence kernel's job for one direction: it projects the packed inputs itself (``Job.projects``)."""
     cell, kind = layer.cell, _cell_kind(layer)
     packed, packing = pack(_dropped(layer, call), call.mask, layer.go_backwards)
-    xp = cell.project_inputs(packed)
     states = [s.index_select(0, packing.order) for s in call.states]
     if kind == "lstm":
         fns = {"sigma": cell.recurrent_activation, "phi": cell.activation}
-        tensors = [xp, *states, cell.recurrent_kernel]
+        tensors = [packed, *states, cell.recurrent_kernel]
     elif kind == "gru":
         fns = {"sigma": cell.recurrent_activation, "phi": cell.activation}
-        tensors = [xp, *states, cell.recurrent_kernel, cell.bias[1] if cell.use_bias else None]
+        tensors = [packed, *states, cell.recurrent_kernel, cell.bias[1] if cell.use_bias else None]
     else:
         fns = {"phi": cell.activation}
-        tensors = [xp, *states, cell.recurrent_kernel]
-    return Job(kind, packing.batch_sizes, fns, packing.blocks_reversed, owned=True), tensors, packing
+        tensors = [packed, *states, cell.recurrent_kernel]
+    tensors += [cell.kernel, cell.input_bias()]
+    return Job(kind, packing.batch_sizes, fns, packing.blocks_reversed, projects=True), tensors, packing
 
 
 def _scan_result(layer: RNN, outputs: tuple[Tensor, ...], packing: Packing, aligned: bool) -> Result:

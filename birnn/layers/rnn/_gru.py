@@ -6,7 +6,7 @@ from typing import Any
 
 from torch import Tensor
 
-from ... import _gemm, _registry, activations
+from ... import _registry, activations
 from ._cell import ProjectedCell
 from ._rnn import CellLayer
 
@@ -55,9 +55,10 @@ class GRUCell(ProjectedCell):
     def bias_shape(self) -> tuple[int, ...]:
         return (2, 3 * self.units) if self.reset_after else (3 * self.units,)
 
-    def project_inputs(self, inputs: Tensor, input_mask: Tensor | None = None) -> Tensor:
-        bias = (self.bias[0] if self.reset_after else self.bias) if self.use_bias else None
-        return _gemm.linear(self._dropped_inputs(inputs, input_mask), self.kernel.t(), bias)
+    def input_bias(self) -> Tensor | None:
+        if not self.use_bias:
+            return None
+        return self.bias[0] if self.reset_after else self.bias  # reset-after: the input row of the (2, 3U) bias
 
     def recurrent_step(
         self, projected: Tensor, states: list[Tensor], recurrent_mask: Tensor | None = None

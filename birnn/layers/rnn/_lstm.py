@@ -7,7 +7,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ... import _gemm, _registry, activations
+from ... import _registry, activations
 from ._cell import ProjectedCell
 from ._rnn import CellLayer
 
@@ -62,9 +62,6 @@ class LSTMCell(ProjectedCell):
         u = self.units
         init = self.bias_initializer
         return torch.cat([init((u,), dtype=dtype), torch.ones(u, dtype=dtype), init((2 * u,), dtype=dtype)])
-
-    def project_inputs(self, inputs: Tensor, input_mask: Tensor | None = None) -> Tensor:
-        return _gemm.linear(self._dropped_inputs(inputs, input_mask), self.kernel.t(), self.bias if self.use_bias else None)
 
     def recurrent_step(
         self, projected: Tensor, states: list[Tensor], recurrent_mask: Tensor | None = None

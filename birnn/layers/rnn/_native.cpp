@@ -148,6 +148,13 @@ struct Panels {
   std::vector<int64_t> start;    // 4 per panel: the first output column of each group
   std::vector<uint32_t> lanes;   // 4 per panel: the group's columns in use (bit mask)
   int64_t K = 0, P = 0;
+  int64_t lead = 0;              // the first `lead` of the K rows multiply a leading source (the inputs)
+};
+
+// A block of rows of a left operand: row r at a + r * ld.
+struct Rows {
+  const float* a = nullptr;
+  int64_t ld = 0;
 };
 
 // b (K, gates * units), any strides: groups of 16 columns of each gate block, unit block by unit block.
@@ -181,9 +188,11 @@ Panels pack(const Tensor& b, int64_t gates, int64_t units) {
 #if BIRNN_TILED
 // R rows (1..4) times one panel. The kernel's four vectors of a k are pinned in registers (the empty
 // asm), otherwise the compiler reloads them for every row.
+// With a leading source, the panel's first `lead` rows multiply its rows, the rest those of a: one
+// product [x | h] @ [W; U] with no concatenation of x and h.
 template <int R>
-void tile(const float* __restrict a, int64_t lda, const float* __restrict panel, int64_t K, const int64_t* start,
-          const uint32_t* lanes, const float* src, int64_t lds, float* dst, int64_t ldd) {
+void tile(Rows first, const float* __restrict a, int64_t lda, const float* __restrict panel, int64_t lead, int64_t K,
+          const int64_t* start, const uint32_t* lanes, const float* src, int64_t lds, float* dst, int64_t ldd) {
   const __mmask16 m0 = lanes[0], m1 = lanes[1], m2 = lanes[2], m3 = lanes[3];
   __m512 c00, c01, c02, c03, c10, c11, c12, c13, c20, c21, c22, c23, c30, c31, c32, c33;
 #define BIRNN_INIT(r)                                                                           \
@@ -195,9 +204,9 @@ void tile(const float* __restrict a, int64_t lda, const float* __restrict panel,
   } else {                                                                                       \
     c##r##0 = c##r##1 = c##r##2 = c##r##3 = _mm512_setzero_ps();                                 \
   }
-#define BIRNN_FMA(r)                                                                            \
+#define BIRNN_FMA(r, A, LD, k)                                                                  \
   {                                                                                              \
-    const __m512 x = _mm512_set1_ps(a[r * lda + k]);                                             \
+    const __m512 x = _mm512_set1_ps(A[r * LD + k]);                                              \
     c##r##0 = _mm512_fmadd_ps(x, b0, c##r##0);                                                   \
     c##r##1 = _mm512_fmadd_ps(x, b1, c##r##1);                                                   \
     c##r##2 = _mm512_fmadd_ps(x, b2, c##r##2);                                                   \
@@ -208,20 +217,25 @@ void tile(const float* __restrict a, int64_t lda, const float* __restrict panel,
   _mm512_mask_storeu_ps(dst + r * ldd + start[1], m1, c##r##1);                                  \
   _mm512_mask_storeu_ps(dst + r * ldd + start[2], m2, c##r##2);                                  \
   _mm512_mask_storeu_ps(dst + r * ldd + start[3], m3, c##r##3);
+#define BIRNN_K_STEP(A, LD, k, row)                                                             \
+  {                                                                                              \
+    const float* bk = panel + (row) * 64;                                                        \
+    __m512 b0 = _mm512_load_ps(bk), b1 = _mm512_load_ps(bk + 16), b2 = _mm512_load_ps(bk + 32),  \
+           b3 = _mm512_load_ps(bk + 48);                                                         \
+    asm("" : "+v"(b0), "+v"(b1), "+v"(b2), "+v"(b3));                                            \
+    BIRNN_FMA(0, A, LD, k)                                                                       \
+    if (R > 1) BIRNN_FMA(1, A, LD, k)                                                            \
+    if (R > 2) BIRNN_FMA(2, A, LD, k)                                                            \
+    if (R > 3) BIRNN_FMA(3, A, LD, k)                                                            \
+  }
   BIRNN_INIT(0)
   if (R > 1) { BIRNN_INIT(1) }
   if (R > 2) { BIRNN_INIT(2) }
   if (R > 3) { BIRNN_INIT(3) }
-  for (int64_t k = 0; k < K; ++k) {
-    const float* bk = panel + k * 64;
-    __m512 b0 = _mm512_load_ps(bk), b1 = _mm512_load_ps(bk + 16), b2 = _mm512_load_ps(bk + 32),
-           b3 = _mm512_load_ps(bk + 48);
-    asm("" : "+v"(b0), "+v"(b1), "+v"(b2), "+v"(b3));
-    BIRNN_FMA(0)
-    if (R > 1) BIRNN_FMA(1)
-    if (R > 2) BIRNN_FMA(2)
-    if (R > 3) BIRNN_FMA(3)
-  }
+  const float* __restrict a1 = first.a;
+  const int64_t ld1 = first.ld;
+  for (int64_t k = 0; k < lead; ++k) BIRNN_K_STEP(a1, ld1, k, k)
+  for (int64_t k = 0; k < K - lead; ++k) BIRNN_K_STEP(a, lda, k, lead + k)
   BIRNN_STORE(0)
   if (R > 1) { BIRNN_STORE(1) }
   if (R > 2) { BIRNN_STORE(2) }
@@ -229,6 +243,7 @@ void tile(const float* __restrict a, int64_t lda, const float* __restrict panel,
 #undef BIRNN_INIT
 #undef BIRNN_FMA
 #undef BIRNN_STORE
+#undef BIRNN_K_STEP
 }
 
 // C[i, j] (+)= sum_s a[s, i] b[s, j] for R <= 4 rows i of C and 64 columns j (`lanes`: those in use).
@@ -307,22 +322,24 @@ void transposed_tile(const float* __restrict a, int64_t lda, const float* __rest
 }
 
 template <int R>
-void tile_rows(const float* a, int64_t lda, const Panels& b, const float* src, int64_t lds, float* dst, int64_t ldd) {
+void tile_rows(Rows first, const float* a, int64_t lda, const Panels& b, const float* src, int64_t lds, float* dst,
+               int64_t ldd) {
   const float* data = b.data.data_ptr<float>();
   for (int64_t p = 0; p < b.P; ++p)
-    tile<R>(a, lda, data + p * b.K * 64, b.K, &b.start[4 * p], &b.lanes[4 * p], src, lds, dst, ldd);
+    tile<R>(first, a, lda, data + p * b.K * 64, b.lead, b.K, &b.start[4 * p], &b.lanes[4 * p], src, lds, dst, ldd);
 }
 #endif
 
-// dst[r] = src[r] (src may be dst; lds 0 repeats one row, nullptr: zeros) + a[r] @ b, for rows r < R <= 4.
-void product_rows(const float* a, int64_t lda, int64_t R, const Panels& b, const float* src, int64_t lds, float* dst,
-                  int64_t ldd) {
+// dst[r] = src[r] (src may be dst; lds 0 repeats one row, nullptr: zeros) + [first[r] |] a[r] @ b, for rows
+// r < R <= 4 (first: the rows a panel's leading rows multiply, when it has any).
+void product_rows(Rows first, const float* a, int64_t lda, int64_t R, const Panels& b, const float* src, int64_t lds,
+                  float* dst, int64_t ldd) {
 #if BIRNN_TILED
   switch (R) {
-    case 1: tile_rows<1>(a, lda, b, src, lds, dst, ldd); break;
-    case 2: tile_rows<2>(a, lda, b, src, lds, dst, ldd); break;
-    case 3: tile_rows<3>(a, lda, b, src, lds, dst, ldd); break;
-    case 4: tile_rows<4>(a, lda, b, src, lds, dst, ldd); break;
+    case 1: tile_rows<1>(first, a, lda, b, src, lds, dst, ldd); break;
+    case 2: tile_rows<2>(first, a, lda, b, src, lds, dst, ldd); break;
+    case 3: tile_rows<3>(first, a, lda, b, src, lds, dst, ldd); break;
+    case 4: tile_rows<4>(first, a, lda, b, src, lds, dst, ldd); break;
     default: TORCH_CHECK(false, "birnn native kernels: product_rows takes 1 to 4 rows, got ", R);
   }
 #else
@@ -621,24 +638,43 @@ struct Upstream {
 // xp (S, 4U) projected inputs (gate order i, f, g, o); h0, c0 (N, U); kernel (U, 4U).
 // Returns hs (S, U), cs (S, U), gates (S, 4U) activated.
 // in_place: xp belongs to this call alone and becomes the gates (no second (S, 4U) buffer).
+// input_kernel (F, 4U) and bias (4U, optional): xp is then the packed inputs (S, F) themselves, projected
+// step by step inside the tiled product ([x_t | h] @ [W; U], bias as the addend); the whole-sequence
+// projection, its (S, 4U) buffer and the pass that reads it back disappear. Tiled product only.
 std::vector<Tensor> lstm_forward(const Tensor& xp, const Tensor& h0, const Tensor& c0, const Tensor& kernel,
                                  const std::vector<int64_t>& sizes, const std::vector<int64_t>& offsets, int64_t sigma,
-                                 int64_t phi, bool in_place) {
+                                 int64_t phi, bool in_place, const c10::optional<Tensor>& input_kernel,
+                                 const c10::optional<Tensor>& bias) {
   pybind11::gil_scoped_release no_gil;
   const int64_t S = xp.size(0), N = h0.size(0), U = h0.size(1);
-  Tensor gates = in_place ? xp : at::empty_like(xp), hs = at::empty({S, U}, xp.options()),
+  const bool projects = input_kernel.has_value() && input_kernel->defined();
+  const int64_t F = projects ? input_kernel->size(0) : 0;
+  if (projects) {
+    TORCH_CHECK(use_tiled(xp), "birnn native kernels: lstm_forward projects its inputs only on the tiled product");
+    TORCH_CHECK(xp.dim() == 2 && xp.is_contiguous() && xp.size(1) == F && input_kernel->dim() == 2 &&
+                    input_kernel->size(1) == 4 * U,
+                "birnn native kernels: lstm_forward takes contiguous inputs (S, F) with an input kernel (F, 4U), got ",
+                xp.sizes(), " and ", input_kernel->sizes());
+    TORCH_CHECK(!(bias.has_value() && bias->defined()) || (bias->dim() == 1 && bias->size(0) == 4 * U),
+                "birnn native kernels: lstm_forward's bias is (4U) = (", 4 * U, "), got ", bias->sizes());
+  }
+  Tensor gates = in_place && !projects ? xp : at::empty({S, 4 * U}, xp.options()), hs = at::empty({S, U}, xp.options()),
          cs = at::empty({S, U}, xp.options()), tc = at::empty({N, U}, xp.options());
   if (use_tiled(xp)) {
-    const Panels panels = pack(kernel, 4, U);
+    Panels panels = pack(projects ? at::cat({*input_kernel, kernel}) : kernel, 4, U);
+    panels.lead = F;
+    const Tensor bias_row = projects && bias.has_value() && bias->defined() ? bias->contiguous() : Tensor();
     float *g = gates.data_ptr<float>(), *h = hs.data_ptr<float>(), *c = cs.data_ptr<float>(), *scratch = tc.data_ptr<float>();
     const float* x = xp.data_ptr<float>();
+    const float* b = bias_row.defined() ? bias_row.data_ptr<float>() : nullptr;
     for (size_t t = 0; t < sizes.size(); ++t) {
       const int64_t off = offsets[t];
       const float* h_prev = t == 0 ? h0.data_ptr<float>() : h + offsets[t - 1] * U;
       const float* c_prev = t == 0 ? c0.data_ptr<float>() : c + offsets[t - 1] * U;
       for_row_blocks(sizes[t], [&](int64_t r0, int64_t R) {
         const int64_t row = off + r0;
-        product_rows(h_prev + r0 * U, U, R, panels, x + row * 4 * U, 4 * U, g + row * 4 * U, 4 * U);
+        if (projects) product_rows({x + row * F, F}, h_prev + r0 * U, U, R, panels, b, 0, g + row * 4 * U, 4 * U);
+        else product_rows({}, h_prev + r0 * U, U, R, panels, x + row * 4 * U, 4 * U, g + row * 4 * U, 4 * U);
         lstm_cell_forward<float>(g + row * 4 * U, nullptr, c_prev + r0 * U, c + row * U, scratch + r0 * U, h + row * U, R, U,
                                  sigma, phi);
       });
@@ -687,7 +723,7 @@ std::vector<Tensor> lstm_backward(const c10::optional<Tensor>& d_hs, const Tenso
       const float* upstream = up.rows.data_ptr<float>() + up.row(offsets, t) * up.stride();
       for_row_blocks(sizes[t], [&](int64_t r0, int64_t R) {
         const int64_t row = off + r0, next = std::clamp<int64_t>(n_next - r0, 0, R);
-        if (next > 0) product_rows(d + (offsets[t + 1] + r0) * 4 * U, 4 * U, next, panels, nullptr, 0, rec + r0 * U, U);
+        if (next > 0) product_rows({}, d + (offsets[t + 1] + r0) * 4 * U, 4 * U, next, panels, nullptr, 0, rec + r0 * U, U);
         lstm_cell_backward<float>(g + row * 4 * U, c + row * U, c_prev + r0 * U, upstream + r0 * up.stride(), up.stride(),
                                   rec + r0 * U, final_h + r0 * U, next, cr + r0 * U, d + row * 4 * U, dg + r0 * 4 * U,
                                   t1 + r0 * U, t2 + r0 * U, R, U, sigma, phi);
@@ -734,7 +770,7 @@ std::vector<Tensor> gru_forward(const Tensor& xp, const Tensor& h0, const Tensor
       const float* h_prev = t == 0 ? h0.data_ptr<float>() : h + offsets[t - 1] * U;
       for_row_blocks(sizes[t], [&](int64_t r0, int64_t R) {
         const int64_t row = off + r0;
-        product_rows(h_prev + r0 * U, U, R, panels, b, 0, rec + r0 * 3 * U, 3 * U);
+        product_rows({}, h_prev + r0 * U, U, R, panels, b, 0, rec + r0 * 3 * U, 3 * U);
         gru_cell_forward<float>(rec + r0 * 3 * U, x + row * 3 * U, h_prev + r0 * U, g + row * 3 * U, hh + row * U,
                                 h + row * U, R, U, sigma, phi);
       });
@@ -788,7 +824,7 @@ std::vector<Tensor> gru_backward(const c10::optional<Tensor>& d_hs, const Tensor
       // a block's rows of `block` are read (the step after's) before the block's cell overwrites them
       for_row_blocks(sizes[t], [&](int64_t r0, int64_t R) {
         const int64_t row = off + r0, next = std::clamp<int64_t>(n_next - r0, 0, R);
-        if (next > 0) product_rows(blk + r0 * 3 * U, 3 * U, next, panels, nullptr, 0, rec + r0 * U, U);
+        if (next > 0) product_rows({}, blk + r0 * 3 * U, 3 * U, next, panels, nullptr, 0, rec + r0 * U, U);
         gru_cell_backward<float>(g + row * 3 * U, hh + row * U, h_prev + r0 * U, upstream + r0 * up.stride(), up.stride(),
                                  rec + r0 * U, next, cr + r0 * U, dx + row * 3 * U, dhh + row * U, blk + r0 * 3 * U,
                                  dzr + r0 * 2 * U, dc + r0 * U, R, U, sigma, phi);
@@ -828,7 +864,7 @@ Tensor simple_forward(const Tensor& xp, const Tensor& h0, const Tensor& kernel, 
       const float* h_prev = t == 0 ? h0.data_ptr<float>() : h + offsets[t - 1] * U;
       for_row_blocks(sizes[t], [&](int64_t r0, int64_t R) {
         const int64_t row = off + r0;
-        product_rows(h_prev + r0 * U, U, R, panels, x + row * U, U, h + row * U, U);
+        product_rows({}, h_prev + r0 * U, U, R, panels, x + row * U, U, h + row * U, U);
         activate<float>(phi, h + row * U, R * U);
       });
     }
@@ -863,7 +899,7 @@ std::vector<Tensor> simple_backward(const c10::optional<Tensor>& d_hs, const Ten
       const float* upstream = up.rows.data_ptr<float>() + up.row(offsets, t) * up.stride();
       for_row_blocks(sizes[t], [&](int64_t r0, int64_t R) {
         const int64_t row = off + r0, next = std::clamp<int64_t>(n_next - r0, 0, R);
-        if (next > 0) product_rows(da + (offsets[t + 1] + r0) * U, U, next, panels, nullptr, 0, rec + r0 * U, U);
+        if (next > 0) product_rows({}, da + (offsets[t + 1] + r0) * U, U, next, panels, nullptr, 0, rec + r0 * U, U);
         simple_cell_backward<float>(h + row * U, upstream + r0 * up.stride(), up.stride(), rec + r0 * U,
                                     final_h + r0 * U, next, da + row * U, R, U, phi);
       });
@@ -886,7 +922,10 @@ std::vector<Tensor> simple_backward(const c10::optional<Tensor>& d_hs, const Ten
 }  // namespace
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
-  m.def("lstm_forward", &lstm_forward);
+  m.def("lstm_forward", &lstm_forward, pybind11::arg("xp"), pybind11::arg("h0"), pybind11::arg("c0"),
+        pybind11::arg("kernel"), pybind11::arg("sizes"), pybind11::arg("offsets"), pybind11::arg("sigma"),
+        pybind11::arg("phi"), pybind11::arg("in_place"), pybind11::arg("input_kernel") = pybind11::none(),
+        pybind11::arg("bias") = pybind11::none());
   m.def("lstm_backward", &lstm_backward);
   m.def("gru_forward", &gru_forward);
   m.def("gru_backward", &gru_backward);

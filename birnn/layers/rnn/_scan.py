@@ -207,13 +207,17 @@ def _weight_grad(layout: _Layout, hs: Tensor, h0: Tensor, *d_pre: Tensor, sums: 
     return out
 
 
-def _lstm_forward(xp, h0, c0, kernel, *, layout, sigma, phi, owned):
+def _lstm_forward(xp, h0, c0, kernel, *, layout, sigma, phi, owned, input_kernel=None, bias=None):
+    """``input_kernel``, ``bias``: ``xp`` is the packed inputs, projected inside the compiled loop
+    (only where ``_projects_in_loop`` allows it)."""
     n_rows, u = h0.shape
     native = _compiled(xp, h0, c0, kernel)
     if native is not None:
         ids = _native.ACTIVATIONS
         hs, cs, gates = native.lstm_forward(xp.contiguous(), h0.contiguous(), c0.contiguous(), kernel.contiguous(),
-                                            layout.sizes, layout.offsets, ids[sigma], ids[phi], owned)
+                                            layout.sizes, layout.offsets, ids[sigma], ids[phi], owned,
+                                            None if input_kernel is None else input_kernel.contiguous(),
+                                            None if bias is None else bias.contiguous())
         outputs = (hs, layout.final(hs, h0), layout.final(cs, c0))
         return outputs, (native, layout, h0, c0, kernel, hs, cs, None, gates)
     kernel_t = kernel.t().contiguous()
@@ -378,6 +382,10 @@ class Job:
     states (``h``, and ``c`` for LSTM). ``reverse``: run the (full) blocks from the last to the
     first (see ``_Layout``). ``owned``: ``xp`` was made for this call alone (the dispatcher's input
     projection), so the kernel may overwrite it (the LSTM turns it into its gates in place).
+    ``projects``: the first tensor is the packed inputs ``x`` ``(S, F)`` and two more follow the
+    kind's: the input kernel ``(F, G)`` and its bias (or ``None``); the job projects the inputs itself
+    (inside the compiled LSTM loop where ``_projects_in_loop`` allows, one matrix multiply otherwise)
+    and returns their gradients too.
     """
 
     kind: str
@@ -385,13 +393,14 @@ class Job:
     activations: dict[str, Activation]
     reverse: bool = False
     owned: bool = False
+    projects: bool = False
 
     def layout(self, h0: Tensor) -> _Layout:
         return _Layout.of(self.batch_sizes, h0.shape[0], h0.device, self.reverse)
 
     @property
     def arity(self) -> int:
-        return {"lstm": 4, "gru": 4, "simple": 3}[self.kind]
+        return {"lstm": 4, "gru": 4, "simple": 3}[self.kind] + (2 if self.projects else 0)
 
     @property
     def outputs(self) -> int:
@@ -410,15 +419,41 @@ def _split(items: tuple, sizes: list[int]) -> list[tuple]:
     return out
 
 
+def _projects_in_loop(job: Job, x: Tensor) -> bool:
+    """The compiled LSTM loop projects the inputs step by step inside its tiled product (``_native``'s
+    ``use_tiled``: float32, AVX-512, one ATen thread), saving the whole-sequence projection's buffer and
+    the pass that reads it back."""
+    native = _compiled(x)
+    return job.kind == "lstm" and native is not None and native.use_tiled(x)
+
+
+def _run_forward(job: Job, group: tuple) -> tuple[tuple[Tensor, ...], tuple]:
+    kwargs = {"layout": job.layout(group[1]), **job.activations}
+    if not job.projects:
+        return _FORWARD[job.kind](*group, owned=job.owned, **kwargs)
+    x, *core, input_kernel, bias = group
+    if _projects_in_loop(job, x):
+        outputs, saved = _lstm_forward(x, *core, owned=False, input_kernel=input_kernel, bias=bias, **kwargs)
+    else:
+        outputs, saved = _FORWARD[job.kind](_gemm.matmul(x, input_kernel.t(), bias), *core, owned=True, **kwargs)
+    return outputs, (saved, x, input_kernel)
+
+
+def _run_backward(job: Job, saved: tuple, grads: tuple, wants: tuple[bool, ...], last_use: bool) -> tuple:
+    if not job.projects:
+        return _BACKWARD[job.kind](saved, *grads, last_use=last_use, **job.activations)
+    inner, x, input_kernel = saved
+    d_xp, *rest = _BACKWARD[job.kind](inner, *grads, last_use=last_use, **job.activations)
+    dx, d_kernel, d_bias = _gemm.linear_grads(x, input_kernel, d_xp, (wants[0], wants[-2], wants[-1]))
+    return (dx, *rest, d_kernel, d_bias)
+
+
 class _Scan(torch.autograd.Function):
     @staticmethod
     def forward(ctx, jobs, *tensors):  # type: ignore[override]
         ctx.set_materialize_grads(False)  # an unused output's gradient stays None (no (S, U) block of zeros)
         groups = _split(tensors, [job.arity for job in jobs])
-        results = [
-            _FORWARD[job.kind](*group, layout=job.layout(group[1]), owned=job.owned, **job.activations)
-            for job, group in zip(jobs, groups)
-        ]
+        results = [_run_forward(job, group) for job, group in zip(jobs, groups)]
         ctx.jobs, ctx.saved = jobs, [saved for _, saved in results]
         return tuple(t for outputs, _ in results for t in outputs)
 
@@ -431,9 +466,10 @@ class _Scan(torch.autograd.Function):
                 "freed after the first backward pass. Pass retain_graph=True to the first one."
             )
         last_use = not keeps_graph()  # no second backward can come: saved buffers may be reused, then freed
+        wants = _split(ctx.needs_input_grad[1:], [job.arity for job in ctx.jobs])
         results = [
-            _BACKWARD[job.kind](saved, *group, last_use=last_use, **job.activations)
-            for job, saved, group in zip(ctx.jobs, ctx.saved, groups)
+            _run_backward(job, saved, group, job_wants, last_use)
+            for job, saved, group, job_wants in zip(ctx.jobs, ctx.saved, groups, wants)
         ]
         if last_use:  # free the saved activations now, like PyTorch's own functions
             ctx.saved = None

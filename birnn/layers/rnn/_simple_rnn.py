@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from ... import _gemm, _registry
+from ... import _registry
 from ._cell import ProjectedCell
 from ._rnn import CellLayer
 
@@ -26,9 +26,6 @@ class SimpleRNNCell(ProjectedCell):
     """
 
     gate_count = 1
-
-    def project_inputs(self, inputs: Tensor, input_mask: Tensor | None = None) -> Tensor:
-        return _gemm.linear(self._dropped_inputs(inputs, input_mask), self.kernel.t(), self.bias if self.use_bias else None)
 
     def recurrent_step(
         self, projected: Tensor, states: list[Tensor], recurrent_mask: Tensor | None = None

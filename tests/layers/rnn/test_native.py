@@ -166,6 +166,49 @@ def test_large_units_use_the_vectorised_tails(kind, units, sizes, tiled, thread_
 
 
 
+def _run_projecting(kind: str, sizes: list[int], rows: int, reverse: bool, features: int, with_bias: bool,
+                    native: bool) -> list[torch.Tensor]:
+    """Outputs and every input's gradient of one job that projects its packed inputs itself."""
+    gates, units = {"lstm": 4, "gru": 3, "simple": 1}[kind], 19
+    g = torch.Generator().manual_seed(features)
+
+    def make(*shape: int, scale: float = 1.0) -> torch.Tensor:
+        return (torch.randn(*shape, generator=g) * scale).requires_grad_()
+
+    x, h0, c0 = make(sum(sizes), features), make(rows, units), make(rows, units)
+    kernel, input_kernel = make(units, gates * units, scale=0.4), make(features, gates * units, scale=0.4)
+    bias = make(gates * units) if with_bias else None
+    core = {"lstm": [x, h0, c0, kernel], "gru": [x, h0, kernel, make(gates * units)], "simple": [x, h0, kernel]}[kind]
+    tensors = [*core, input_kernel, bias]
+    fns = {"phi": activations.tanh} if kind == "simple" else {"sigma": activations.sigmoid, "phi": activations.tanh}
+    job = _scan.Job(kind, sizes, fns, reverse, projects=True)
+    with _native.use_native(native):
+        assert _scan._projects_in_loop(job, x) == (native and kind == "lstm" and _native.extension().use_tiled(x))
+        outputs = _scan.scan([job], [tensors])[0]
+        weights = [torch.randn(o.shape, generator=g) for o in outputs]
+        loss = sum((o * w).sum() for o, w in zip(outputs, weights))
+        wanted = [t for t in tensors if t is not None]
+        grads = torch.autograd.grad(loss, wanted, allow_unused=True)
+    return [*outputs, *grads]
+
+
+@pytest.mark.parametrize("tiled", [True, False], ids=["tiled", "mm"])
+@pytest.mark.parametrize("features, with_bias", [(3, True), (17, False), (64, True)], ids=str)
+@pytest.mark.parametrize("sizes, rows, reverse", SIZES, ids=["ragged", "full", "one_step", "empty", "reversed"])
+@pytest.mark.parametrize("kind", ["lstm", "gru", "simple"])
+def test_jobs_that_project_their_inputs_match_python_loops(kind, sizes, rows, reverse, features, with_bias, tiled):
+    """``Job.projects``: the LSTM's compiled loop projecting its inputs step by step inside the tiled
+    product ([x_t | h] @ [W; U], the bias as addend: features not a multiple of the tile, no bias) and the
+    other kinds' one projection before the loop give the Python loops' outputs and gradients (inputs,
+    both kernels, bias, initial states)."""
+    if tiled and not _native.tiled_available():
+        pytest.skip("this CPU or build has no tiled product (it needs AVX-512)")
+    args = (kind, sizes, rows, reverse, features, with_bias)
+    with _native.use_tiled(tiled), threads(1):
+        got = _run_projecting(*args, True)
+    _assert_same(got, _run_projecting(*args, False), 1e-5)
+
+
 def test_use_tiled_restores_the_previous_setting():
     if not _native.tiled_available():
         pytest.skip("this CPU or build has no tiled product (it needs AVX-512)")
