@@ -209,6 +209,25 @@ def test_jobs_that_project_their_inputs_match_python_loops(kind, sizes, rows, re
     _assert_same(got, _run_projecting(*args, False), 1e-5)
 
 
+@pytest.mark.parametrize("name, reference", [("tanh", torch.tanh), ("sigmoid", torch.sigmoid)])
+def test_compiled_sigmoid_and_tanh_are_accurate_everywhere(name, reference):
+    """The compiled float32 sigmoid and tanh (a one-step SimpleRNN with a zero kernel applies them) are
+    within a few float32 ulp of float64 torch across the whole range, saturated inputs and the odd
+    polynomial's neighbourhood of 0 included; infinities saturate and NaN stays NaN."""
+    special = torch.tensor([0.0, float("inf"), -float("inf"), float("nan"), 87.9, 88.1, -88.1, 0.625, -0.625, 1e-45])
+    x = torch.cat([torch.linspace(-100, 100, 20001), torch.logspace(-30, 2, 2000), -torch.logspace(-30, 2, 2000), special])
+    x = torch.cat([x, torch.zeros(-x.numel() % 16)]).view(-1, 16)
+    with threads(1):
+        y = _native.extension().simple_forward(x.clone(), torch.zeros(x.shape), torch.zeros(16, 16), [x.shape[0]], [0],
+                                               _native.ACTIVATIONS[getattr(activations, name)])
+    want = reference(x.double())
+    finite = torch.isfinite(want)
+    torch.testing.assert_close(y.double()[finite], want[finite], atol=2e-7, rtol=3e-7)
+    assert torch.isnan(y[torch.isnan(x)]).all()
+    tails = y[torch.isinf(x)].tolist()
+    assert tails == ([1.0, -1.0] if name == "tanh" else [1.0, pytest.approx(0.0, abs=1e-38)])
+
+
 def test_use_tiled_restores_the_previous_setting():
     if not _native.tiled_available():
         pytest.skip("this CPU or build has no tiled product (it needs AVX-512)")
