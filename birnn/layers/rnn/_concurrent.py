@@ -15,8 +15,16 @@ loop); the caller keeps random draws (dropout masks) out of it so results stay r
 
 Each task runs with one OpenMP thread (``one_thread``): two directions on two cores, instead of two
 teams of ``torch.get_num_threads()`` threads competing for them. For the small per-step matrix
-multiplies of a recurrence this is faster (one thread reaches ~2/3 of two threads' speed), and a
-worker thread that never starts its own OpenMP team cannot slow down later work in the process.
+multiplies of a recurrence this is faster (one thread reaches ~2/3 of two threads' speed).
+
+One more thing keeps the cores free for the two directions. After each parallel region, libgomp's idle
+workers spin (~300k iterations) before they sleep, unless it manages more threads than there are cores,
+when it spins ~1000 times only. The worker thread here is invisible to it: the main thread's own OpenMP
+worker, woken by any parallel operation between two layers (a concatenation, the optimizer step), would
+spin on the core the other direction needs (the benchmark's LSTM step: ~126 -> ~155 ms, that worker
+burning ~35 ms of CPU per step). The worker thread therefore gets an idle team of its own once
+(``_count_with_openmp``), which makes libgomp count it and spin as it does whenever threads outnumber
+cores.
 """
 
 from __future__ import annotations
@@ -74,6 +82,19 @@ def one_thread() -> Iterator[None]:
         runtime.omp_set_num_threads(previous)
 
 
+def _count_with_openmp() -> None:
+    """Give this thread an (idle) OpenMP team of ATen's thread count, so that libgomp counts it among the
+    threads it manages (module docstring). A no-op without PyTorch's libgomp."""
+    runtime = _openmp()
+    parallel = getattr(runtime, "GOMP_parallel", None)
+    if parallel is None:
+        return
+    parallel.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_uint, ctypes.c_uint]
+    parallel.restype = None
+    nothing = ctypes.cast(ctypes.CDLL(None).free, ctypes.c_void_p)  # each team thread runs free(NULL): nothing
+    parallel(nothing, None, max(torch.get_num_threads(), 2), 0)
+
+
 def in_parallel(tasks: Sequence[Callable[[], object]]) -> list[object]:
     """Results of ``tasks``, the first on this thread and the others on a worker thread.
 
@@ -96,7 +117,9 @@ def in_parallel(tasks: Sequence[Callable[[], object]]) -> list[object]:
     if len(tasks) < 2 or torch.get_num_threads() < 2:
         return [task() for task in tasks]
     if _POOL is None:
-        _POOL = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="birnn-direction")
+        _POOL = concurrent.futures.ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="birnn-direction", initializer=_count_with_openmp
+        )
     pending = [_POOL.submit(under_grad_mode(task)) for task in tasks[1:]]
     first = under_grad_mode(tasks[0])()
     return [first, *(future.result() for future in pending)]

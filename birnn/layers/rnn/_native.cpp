@@ -525,6 +525,15 @@ void for_row_blocks(int64_t n, const F& fn) {
   for (int64_t r0 = 0; r0 < n; r0 += 4) fn(r0, std::min<int64_t>(4, n - r0));
 }
 
+// out[r] (+)= a[r] @ b for n rows (rows lda and ldo apart): the first step's product after a backward loop
+// (the initial state's gradient). The tiled product for it too keeps MKL's threaded gemm out of the
+// directions' threads altogether.
+void rows_product(const float* a, int64_t lda, int64_t n, const Panels& b, float* out, int64_t ldo, bool accumulate) {
+  for_row_blocks(n, [&](int64_t r0, int64_t R) {
+    product_rows({}, a + r0 * lda, lda, R, b, accumulate ? out + r0 * ldo : nullptr, ldo, out + r0 * ldo, ldo);
+  });
+}
+
 // ------------------------------------------------------------------------------ element-wise steps
 // One step's element-wise work on n rows of U units; the time loops below call these between their
 // matrix multiplies. Pointers are to contiguous row blocks; restrict lets the compiler vectorise.
@@ -833,6 +842,7 @@ std::vector<Tensor> lstm_backward(const c10::optional<Tensor>& d_hs, const Tenso
                                   t1 + r0 * U, t2 + r0 * U, R, U, sigma, phi);
       });
     }
+    if (steps > 0) rows_product(d + offsets[0] * 4 * U, 4 * U, sizes[0], panels, d_h0.data_ptr<float>(), U, false);
   } else {
     for (int64_t t = steps - 1; t >= 0; --t) {
       const int64_t n = sizes[t], off = offsets[t], n_next = t + 1 < steps ? sizes[t + 1] : 0;
@@ -846,8 +856,8 @@ std::vector<Tensor> lstm_backward(const c10::optional<Tensor>& d_hs, const Tenso
                            mut<scalar_t>(tc, 0, U), mut<scalar_t>(d_tc, 0, U), n, U, sigma, phi);
       });
     }
+    if (steps > 0) mm_into(d_h0.narrow(0, 0, sizes[0]), dz.narrow(0, offsets[0], sizes[0]), kernel_t);
   }
-  if (steps > 0) mm_into(d_h0.narrow(0, 0, sizes[0]), dz.narrow(0, offsets[0], sizes[0]), kernel_t);
   return {dz, d_h0, carry};
 }
 
@@ -934,19 +944,21 @@ std::vector<Tensor> gru_backward(const c10::optional<Tensor>& d_hs, const Tensor
                                  dzr + r0 * 2 * U, dc + r0 * U, R, U, sigma, phi);
       });
     }
-  } else {
-    for (int64_t t = steps - 1; t >= 0; --t) {
-      const int64_t n = sizes[t], off = offsets[t], n_next = t + 1 < steps ? sizes[t + 1] : 0;
-      if (n_next > 0) mm_into(recurrent.narrow(0, 0, n_next), block.narrow(0, 0, n_next), kernel_t);
-      const Tensor h_prev = previous_block(hs, h0, offsets, t, n);
-      AT_DISPATCH_FLOATING_TYPES(hs.scalar_type(), "gru_backward", [&] {
-        gru_cell_backward(ptr<scalar_t>(gates, off, 3 * U), ptr<scalar_t>(hu_h, off, U), ptr<scalar_t>(h_prev, 0, U), ptr<scalar_t>(up.rows, up.row(offsets, t), up.stride()), up.stride(),
-                          ptr<scalar_t>(recurrent, 0, U), n_next,
-                          mut<scalar_t>(carry, 0, U), mut<scalar_t>(d_xp, off, 3 * U), mut<scalar_t>(d_hh, off, U),
-                          mut<scalar_t>(block, 0, 3 * U), mut<scalar_t>(d_zr, 0, 2 * U), mut<scalar_t>(d_cand, 0, U), n,
-                          U, sigma, phi);
-      });
-    }
+    Tensor d_h0 = carry.clone();
+    if (steps > 0) rows_product(blk, 3 * U, sizes[0], panels, d_h0.data_ptr<float>(), U, true);
+    return {d_xp, d_hh, d_h0};
+  }
+  for (int64_t t = steps - 1; t >= 0; --t) {
+    const int64_t n = sizes[t], off = offsets[t], n_next = t + 1 < steps ? sizes[t + 1] : 0;
+    if (n_next > 0) mm_into(recurrent.narrow(0, 0, n_next), block.narrow(0, 0, n_next), kernel_t);
+    const Tensor h_prev = previous_block(hs, h0, offsets, t, n);
+    AT_DISPATCH_FLOATING_TYPES(hs.scalar_type(), "gru_backward", [&] {
+      gru_cell_backward(ptr<scalar_t>(gates, off, 3 * U), ptr<scalar_t>(hu_h, off, U), ptr<scalar_t>(h_prev, 0, U), ptr<scalar_t>(up.rows, up.row(offsets, t), up.stride()), up.stride(),
+                        ptr<scalar_t>(recurrent, 0, U), n_next,
+                        mut<scalar_t>(carry, 0, U), mut<scalar_t>(d_xp, off, 3 * U), mut<scalar_t>(d_hh, off, U),
+                        mut<scalar_t>(block, 0, 3 * U), mut<scalar_t>(d_zr, 0, 2 * U), mut<scalar_t>(d_cand, 0, U), n,
+                        U, sigma, phi);
+    });
   }
   Tensor d_h0 = carry.clone();
   if (steps > 0) d_h0.narrow(0, 0, sizes[0]).addmm_(block.narrow(0, 0, sizes[0]), kernel_t);
@@ -1008,6 +1020,7 @@ std::vector<Tensor> simple_backward(const c10::optional<Tensor>& d_hs, const Ten
                                     final_h + r0 * U, next, da + row * U, R, U, phi);
       });
     }
+    if (steps > 0) rows_product(da + offsets[0] * U, U, sizes[0], panels, d_h0.data_ptr<float>(), U, false);
   } else {
     for (int64_t t = steps - 1; t >= 0; --t) {
       const int64_t n = sizes[t], off = offsets[t], n_next = t + 1 < steps ? sizes[t + 1] : 0;
@@ -1018,8 +1031,8 @@ std::vector<Tensor> simple_backward(const c10::optional<Tensor>& d_hs, const Ten
                              ptr<scalar_t>(d_h, 0, U), n_next, mut<scalar_t>(d_a, off, U), n, U, phi);
       });
     }
+    if (steps > 0) mm_into(d_h0.narrow(0, 0, sizes[0]), d_a.narrow(0, offsets[0], sizes[0]), kernel_t);
   }
-  if (steps > 0) mm_into(d_h0.narrow(0, 0, sizes[0]), d_a.narrow(0, offsets[0], sizes[0]), kernel_t);
   return {d_a, d_h0};
 }
 

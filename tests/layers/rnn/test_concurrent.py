@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import threading
 
+import pytest
 import torch
 
 from birnn.layers.rnn import _concurrent
@@ -60,3 +62,28 @@ def test_each_task_runs_on_one_openmp_thread_and_the_caller_gets_its_threads_bac
     if before >= 2 and _concurrent._openmp() is not None:
         assert seen == [1, 1]  # and the worker thread never starts an OpenMP team of its own
         assert _concurrent.in_parallel([lambda: 0, torch.get_num_threads])[1] == 1
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="counts threads through Linux's /proc")
+def test_a_direction_thread_gets_an_idle_openmp_team_so_libgomp_counts_it():
+    """``_count_with_openmp`` (the worker thread's initializer) leaves an idle OpenMP team with that
+    thread: one more thread in the process for as long as the thread lives, and none doing work."""
+    if _concurrent._openmp() is None or not hasattr(_concurrent._openmp(), "GOMP_parallel"):
+        pytest.skip("ATen does not parallelise with PyTorch's libgomp here")
+    ready, done = threading.Event(), threading.Event()
+
+    def thread() -> None:
+        _concurrent._count_with_openmp()
+        ready.set()
+        done.wait()
+
+    before = set(os.listdir("/proc/self/task"))
+    worker = threading.Thread(target=thread)
+    worker.start()
+    try:
+        assert ready.wait(10)
+        created = set(os.listdir("/proc/self/task")) - before
+        assert len(created) == 1 + (max(torch.get_num_threads(), 2) - 1)  # the thread and its team's workers
+    finally:
+        done.set()
+        worker.join()
