@@ -176,10 +176,19 @@ class _Concurrently(torch.autograd.Function):
         if not keep:  # free the private graphs (and what they saved) now, not when the caller drops its graph
             ctx.results = None
         summed: list[Tensor | None] = [None] * len(ctx.inputs)
+        upstream = {g.untyped_storage().data_ptr() for g in grads if g is not None}
         for task_grads in per_task:
             for i, g in zip(wanted, task_grads):
-                if g is not None:
-                    summed[i] = g if summed[i] is None else summed[i] + g
+                if g is None:
+                    continue
+                if summed[i] is None:
+                    summed[i] = g
+                elif summed[i].is_contiguous() and summed[i].shape == g.shape and not (
+                    summed[i].untyped_storage().data_ptr() in upstream
+                ):  # made by the task's backward pass (not an upstream gradient passed through): ours to add to
+                    summed[i].add_(g)
+                else:
+                    summed[i] = summed[i] + g
         return (None, *summed)
 
 

@@ -292,8 +292,11 @@ def _scan_result(layer: RNN, outputs: tuple[Tensor, ...], packing: Packing, alig
     zero = layer.zero_output_for_mask
     reverse = aligned and layer.go_backwards
     sequence = unpack_sequence(hs, packing, zero, reverse) if layer.return_sequences else None
-    # unmasked, the last output is the final state: taking it from there keeps the outputs' gradient a None
-    last = final[0] if packing.source is None else unpack_last(hs, packing, zero)
+    # the last output is the final state when every row runs to its end (no mask) or, without zeros at masked
+    # steps, carries its last valid output to the end (no row fully masked): taking it from there keeps the
+    # outputs' gradient a None instead of a scatter into an (S, U) block of zeros
+    rows_all_run = bool(packing.batch_sizes) and packing.batch_sizes[0] == len(packing.order)
+    last = final[0] if packing.source is None or (not zero and rows_all_run) else unpack_last(hs, packing, zero)
     return last, sequence, final
 
 

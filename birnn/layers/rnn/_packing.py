@@ -101,6 +101,13 @@ def unpack_sequence(packed: Tensor, p: Packing, zero_output_for_mask: bool, reve
         return out.flip(1) if reverse != p.blocks_reversed else out
     if not p.batch_sizes:
         return packed.new_zeros(n, steps, packed.shape[-1])
+    if zero_output_for_mask:
+        # every packed row is the output of exactly one step and every other step is zero: one scatter of
+        # the packed rows (its backward one gather of theirs), where the general case gathers a row for
+        # every step and zeroes some (its backward a multiply and a scatter-add over all N * T rows)
+        position = p.source if not reverse else p.source + (steps - 1) - 2 * (p.source % steps)
+        out = packed.new_zeros(n * steps, packed.shape[-1])
+        return out.index_copy_(0, position, packed).view(n, steps, -1)
     seen = p.processing_mask.cumsum(1)
     index = _packed_position(p).gather(1, (seen - 1).clamp(min=0))
     keep = seen > 0

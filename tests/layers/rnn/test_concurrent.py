@@ -87,3 +87,14 @@ def test_a_direction_thread_gets_an_idle_openmp_team_so_libgomp_counts_it():
     finally:
         done.set()
         worker.join()
+
+
+def test_summing_shared_gradients_never_writes_into_an_upstream_gradient():
+    """The shared input's gradients are summed in place only into a tensor a task's backward pass made:
+    a task that hands its input straight through returns the upstream gradient itself."""
+    w = torch.ones(3, requires_grad=True)
+    (a,), (b,) = _concurrent.concurrently([lambda: [w.view(3)], lambda: [w * 3]], [1, 1], [w])
+    upstream_a, upstream_b = torch.full((3,), 5.0), torch.full((3,), 2.0)
+    torch.autograd.backward([a, b], [upstream_a, upstream_b])
+    assert w.grad.tolist() == [11.0, 11.0, 11.0]
+    assert upstream_a.tolist() == [5.0, 5.0, 5.0] and upstream_b.tolist() == [2.0, 2.0, 2.0]
