@@ -68,7 +68,6 @@ def pack(inputs: Tensor, mask: Tensor | None, go_backwards: bool) -> tuple[Tenso
         packed = inputs.transpose(0, 1).reshape(steps * n, *inputs.shape[2:])
         lengths = torch.full((n,), steps, device=device)
         return packed, Packing([n] * steps, order, order, None, lengths, None, steps, blocks_reversed=go_backwards)
-    x = inputs.flip(1) if go_backwards else inputs
     pm = mask.flip(1) if go_backwards else mask
     lengths = pm.sum(1)
     order = torch.argsort(lengths, descending=True, stable=True)
@@ -80,9 +79,11 @@ def pack(inputs: Tensor, mask: Tensor | None, go_backwards: bool) -> tuple[Tenso
     alive = sorted_lengths.unsqueeze(1) > torch.arange(longest, device=device)
     step_of, sorted_row = alive.t().nonzero(as_tuple=True)
     rows = order[sorted_row]
-    source = rows * steps + valid_first[rows, step_of]
+    step = valid_first[rows, step_of]  # in processing order
+    source = rows * steps + step
     batch_sizes = alive.sum(0).tolist()
-    packed = x.reshape(n * steps, *x.shape[2:]).index_select(0, source)
+    read = rows * steps + (steps - 1 - step) if go_backwards else source  # the input's own time order: no flipped copy
+    packed = inputs.reshape(n * steps, *inputs.shape[2:]).index_select(0, read)
     return packed, Packing(batch_sizes, order, inverse, source, lengths, pm, steps)
 
 
