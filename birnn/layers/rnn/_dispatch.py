@@ -39,7 +39,7 @@ from ... import activations
 from . import _native
 from ._concurrent import concurrently
 from ._loop import run_loop
-from ._packing import Packing, pack, unpack_last, unpack_sequence
+from ._packing import Packing, every_row_runs, pack, unpack_last, unpack_sequence
 from ._scan import DERIVATIVES, Job, _Layout, scan
 
 if TYPE_CHECKING:
@@ -295,8 +295,8 @@ def _scan_result(layer: RNN, outputs: tuple[Tensor, ...], packing: Packing, alig
     # the last output is the final state when every row runs to its end (no mask) or, without zeros at masked
     # steps, carries its last valid output to the end (no row fully masked): taking it from there keeps the
     # outputs' gradient a None instead of a scatter into an (S, U) block of zeros
-    rows_all_run = bool(packing.batch_sizes) and packing.batch_sizes[0] == len(packing.order)
-    last = final[0] if packing.source is None or (not zero and rows_all_run) else unpack_last(hs, packing, zero)
+    carried = not zero and every_row_runs(packing.batch_sizes, len(packing.order))
+    last = final[0] if packing.source is None or carried else unpack_last(hs, packing, zero)
     return last, sequence, final
 
 

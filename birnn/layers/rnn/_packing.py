@@ -22,7 +22,12 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-__all__ = ["Packing", "pack", "unpack_sequence", "unpack_last"]
+__all__ = ["Packing", "every_row_runs", "pack", "unpack_sequence", "unpack_last"]
+
+
+def every_row_runs(batch_sizes: list[int], rows: int) -> bool:
+    """Whether each of ``rows`` rows has at least one step (the first step holds them all)."""
+    return rows > 0 and bool(batch_sizes) and batch_sizes[0] == rows
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,7 @@ from torch import Tensor
 from ... import _gemm, activations
 from ..._autograd import keeps_graph
 from . import _native
+from ._packing import every_row_runs
 
 __all__ = ["DERIVATIVES", "Job", "scan", "lstm_scan", "gru_scan", "simple_scan"]
 
@@ -123,8 +124,7 @@ class _Layout:
 
     def final(self, packed: Tensor, initial: Tensor) -> Tensor:
         """``(N, U)``: each row's value at its last step, or its initial value if it has no steps."""
-        rows = self.last.shape[0]
-        if rows > 0 and self.sizes and self.sizes[0] == rows:  # every row runs (no concatenation needed)
+        if every_row_runs(self.sizes, self.last.shape[0]):  # no concatenation with the initial ones needed
             return packed.index_select(0, self.last)
         return torch.cat([packed, initial]).index_select(0, self.last)
 
@@ -380,8 +380,8 @@ class Job:
     Tensor inputs, in order: ``lstm``: ``xp, h0, c0, kernel``; ``gru``: ``xp, h0, kernel, bias``
     (``bias`` may be ``None``); ``simple``: ``xp, h0, kernel``. Outputs: ``hs`` and the final
     states (``h``, and ``c`` for LSTM). ``reverse``: run the (full) blocks from the last to the
-    first (see ``_Layout``). ``owned``: ``xp`` was made for this call alone (the dispatcher's input
-    projection), so the kernel may overwrite it (the LSTM turns it into its gates in place).
+    first (see ``_Layout``). ``owned``: ``xp`` was made for this call alone (an input projection no one
+    else reads), so the kernel may overwrite it (the LSTM turns it into its gates in place).
     ``projects``: the first tensor is the packed inputs ``x`` ``(S, F)`` and two more follow the
     kind's: the input kernel ``(F, G)`` and its bias (or ``None``); the job projects the inputs itself
     (inside the compiled LSTM loop where ``_projects_in_loop`` allows, one matrix multiply otherwise)
