@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import Tensor
 
-from ... import activations
+from ... import _heap, activations
 from . import _native
 from ._concurrent import concurrently
 from ._loop import run_loop
@@ -302,6 +302,8 @@ def _scan_result(layer: RNN, outputs: tuple[Tensor, ...], packing: Packing, alig
 
 def run_scan(layers: list[RNN], calls: list[Call], aligned: bool = False) -> list[Result]:
     """The sequence kernels, one or two directions in one autograd call."""
+    if _compiled_training(calls[0].sequences):
+        _heap.keep_freed_memory()  # a training loop reallocates the same buffers every step
     prepared = [_scan_job(layer, call) for layer, call in zip(layers, calls)]
     outputs = scan([job for job, _, _ in prepared], [tensors for _, tensors, _ in prepared])
     return [_scan_result(layer, out, p, aligned) for layer, out, (_, _, p) in zip(layers, outputs, prepared)]

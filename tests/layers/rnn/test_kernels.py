@@ -330,3 +330,17 @@ def test_concat_of_the_halves_of_a_time_major_tensor_is_a_view_with_gradients():
     weights = torch.randn(2, 5, 8)
     (both * weights).sum().backward()
     torch.testing.assert_close(leaf.grad, 2 * weights.transpose(0, 1))
+
+
+def test_cpu_training_on_the_sequence_kernels_keeps_freed_memory(monkeypatch):
+    from birnn import _heap
+
+    calls = []
+    monkeypatch.setattr(_heap, "keep_freed_memory", lambda: calls.append(1) or True)
+    layer = LSTM(U, return_sequences=True)
+    x = torch.randn(N, T, F)
+    with torch.no_grad():
+        layer(x)
+    assert calls == []  # inference runs PyTorch's kernel and leaves the allocator alone
+    layer(x).sum().backward()
+    assert calls == ([1] if _native.available() else [])
