@@ -25,6 +25,7 @@ like the packed rows (longest sequence first).
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -90,7 +91,13 @@ class _Layout:
 
     @staticmethod
     def of(batch_sizes: list[int], rows: int, device: torch.device, reverse: bool = False) -> _Layout:
-        sizes = list(batch_sizes)
+        """The layout of these step sizes; the same object (its index tensors read, never written) for the
+        same arguments while it is among the ``_LAYOUTS`` most recent, so a training loop over batches of one
+        shape builds it once instead of on every call of every layer."""
+        return _layout(tuple(batch_sizes), rows, device, reverse)
+
+    @staticmethod
+    def _build(sizes: list[int], rows: int, device: torch.device, reverse: bool) -> _Layout:
         total = sum(sizes)
         if reverse and any(n != rows for n in sizes):
             raise ValueError(f"reversed blocks need every step to hold all {rows} rows, got batch_sizes={sizes}")
@@ -149,6 +156,15 @@ class _Layout:
         if final_grad is not None:
             total.index_add_(0, self.last, final_grad)
         return total
+
+
+_LAYOUTS = 64
+"""How many recently used layouts ``_Layout.of`` keeps."""
+
+
+@functools.lru_cache(maxsize=_LAYOUTS)
+def _layout(sizes: tuple[int, ...], rows: int, device: torch.device, reverse: bool) -> _Layout:
+    return _Layout._build(list(sizes), rows, device, reverse)
 
 
 def _recurrent_grad(dz_next: Tensor | None, kernel: Tensor, upstream: Tensor, carry: Tensor | None = None) -> Tensor:

@@ -344,3 +344,17 @@ def test_cpu_training_on_the_sequence_kernels_keeps_freed_memory(monkeypatch):
     assert calls == []  # inference runs PyTorch's kernel and leaves the allocator alone
     layer(x).sum().backward()
     assert calls == ([1] if _native.available() else [])
+
+
+def test_layouts_are_built_once_per_shape_and_match_a_fresh_build():
+    from birnn.layers.rnn._scan import _Layout
+
+    cpu = torch.device("cpu")
+    sizes = [4, 3, 3, 1]
+    layout = _Layout.of(sizes, 5, cpu)
+    assert _Layout.of(list(sizes), 5, cpu) is layout  # a training loop's next batch of the same shape
+    assert _Layout.of(sizes, 6, cpu) is not layout and _Layout.of([4, 3, 1], 5, cpu) is not layout
+    fresh = _Layout._build(list(sizes), 5, cpu, False)
+    assert (layout.sizes, layout.offsets) == (fresh.sizes, fresh.offsets) == (sizes, [0, 4, 7, 10])
+    assert torch.equal(layout.previous, fresh.previous) and torch.equal(layout.last, fresh.last)
+    assert layout.last.tolist() == [10, 8, 9, 3, 15]  # row 3 stops after step 0; row 4 has no steps: S + 4
