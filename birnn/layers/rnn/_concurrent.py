@@ -18,13 +18,14 @@ teams of ``torch.get_num_threads()`` threads competing for them. For the small p
 multiplies of a recurrence this is faster (one thread reaches ~2/3 of two threads' speed).
 
 One more thing keeps the cores free for the two directions. After each parallel region, libgomp's idle
-workers spin (~300k iterations) before they sleep, unless it manages more threads than there are cores,
-when it spins ~1000 times only. The worker thread here is invisible to it: the main thread's own OpenMP
-worker, woken by any parallel operation between two layers (a concatenation, the optimizer step), would
-spin on the core the other direction needs (the benchmark's LSTM step: ~126 -> ~155 ms, that worker
-burning ~35 ms of CPU per step). The worker thread therefore gets an idle team of its own once
-(``_count_with_openmp``), which makes libgomp count it and spin as it does whenever threads outnumber
-cores.
+workers spin (~300k iterations) before they sleep. The main thread's own OpenMP worker, woken by any
+parallel operation between two layers (a concatenation, the loss), would spin on the core the other
+direction needs (the benchmark's LSTM step: ~126 -> ~155 ms, that worker burning ~35 ms of CPU per
+step). So right before the directions start, the calling thread releases its OpenMP workers
+(``omp_pause_resource_all``, OpenMP 5.0; ``_release_openmp_workers``): they exit, and its next parallel
+region starts new ones (tens of microseconds, a few times per step). Making libgomp throttle its spinning
+everywhere instead (it does when it manages more threads than there are cores) cost ~2 ms per step in
+the many small parallel operations outside the recurrences (the optimizer step: 2.5 vs 0.5 ms).
 """
 
 from __future__ import annotations
@@ -82,17 +83,16 @@ def one_thread() -> Iterator[None]:
         runtime.omp_set_num_threads(previous)
 
 
-def _count_with_openmp() -> None:
-    """Give this thread an (idle) OpenMP team of ATen's thread count, so that libgomp counts it among the
-    threads it manages (module docstring). A no-op without PyTorch's libgomp."""
-    runtime = _openmp()
-    parallel = getattr(runtime, "GOMP_parallel", None)
-    if parallel is None:
-        return
-    parallel.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_uint, ctypes.c_uint]
-    parallel.restype = None
-    nothing = ctypes.cast(ctypes.CDLL(None).free, ctypes.c_void_p)  # each team thread runs free(NULL): nothing
-    parallel(nothing, None, max(torch.get_num_threads(), 2), 0)
+def _release_openmp_workers() -> bool:
+    """Let the calling thread's idle OpenMP workers exit now instead of spinning on the cores the
+    directions are about to use (module docstring); whether the runtime offers it (OpenMP 5.0)."""
+    pause = getattr(_openmp(), "omp_pause_resource_all", None)
+    if pause is None:
+        return False
+    return pause(_OMP_PAUSE_SOFT) == 0
+
+
+_OMP_PAUSE_SOFT = 1
 
 
 def in_parallel(tasks: Sequence[Callable[[], object]]) -> list[object]:
@@ -117,9 +117,8 @@ def in_parallel(tasks: Sequence[Callable[[], object]]) -> list[object]:
     if len(tasks) < 2 or torch.get_num_threads() < 2:
         return [task() for task in tasks]
     if _POOL is None:
-        _POOL = concurrent.futures.ThreadPoolExecutor(
-            max_workers=1, thread_name_prefix="birnn-direction", initializer=_count_with_openmp
-        )
+        _POOL = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="birnn-direction")
+    _release_openmp_workers()
     pending = [_POOL.submit(under_grad_mode(task)) for task in tasks[1:]]
     first = under_grad_mode(tasks[0])()
     return [first, *(future.result() for future in pending)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 
 import pytest
 import torch
@@ -65,28 +66,32 @@ def test_each_task_runs_on_one_openmp_thread_and_the_caller_gets_its_threads_bac
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="counts threads through Linux's /proc")
-def test_a_direction_thread_gets_an_idle_openmp_team_so_libgomp_counts_it():
-    """``_count_with_openmp`` (the worker thread's initializer) leaves an idle OpenMP team with that
-    thread: one more thread in the process for as long as the thread lives, and none doing work."""
-    if _concurrent._openmp() is None or not hasattr(_concurrent._openmp(), "GOMP_parallel"):
-        pytest.skip("ATen does not parallelise with PyTorch's libgomp here")
-    ready, done = threading.Event(), threading.Event()
+def test_the_callers_idle_openmp_workers_exit_before_the_directions_run():
+    """A parallel operation leaves libgomp workers behind (spinning, then asleep); ``in_parallel``
+    releases them before its tasks start, so none spins on the cores the directions use."""
+    if torch.get_num_threads() < 2 or _concurrent._openmp() is None:
+        pytest.skip("needs ATen on PyTorch's libgomp with two threads")
+    if not hasattr(_concurrent._openmp(), "omp_pause_resource_all"):
+        pytest.skip("this libgomp predates OpenMP 5.0's omp_pause_resource_all")
 
-    def thread() -> None:
-        _concurrent._count_with_openmp()
-        ready.set()
-        done.wait()
+    def threads() -> set[str]:
+        return set(os.listdir("/proc/self/task"))
 
-    before = set(os.listdir("/proc/self/task"))
-    worker = threading.Thread(target=thread)
-    worker.start()
-    try:
-        assert ready.wait(10)
-        created = set(os.listdir("/proc/self/task")) - before
-        assert len(created) == 1 + (max(torch.get_num_threads(), 2) - 1)  # the thread and its team's workers
-    finally:
-        done.set()
-        worker.join()
+    torch.ones(1 << 22).mul_(2.0)  # large enough to run on a team: its worker stays behind
+    with_workers = threads()
+
+    def gone_during_task() -> set[str]:
+        for _ in range(200):  # the released workers exit within microseconds; allow for a slow machine
+            gone = with_workers - threads()
+            if gone:
+                return gone
+            time.sleep(0.005)
+        return set()
+
+    gone, _ = _concurrent.in_parallel([gone_during_task, lambda: None])
+    assert gone, "the caller's OpenMP workers were still alive while the directions ran"
+    torch.ones(1 << 22).mul_(2.0)  # and parallel operations afterwards start new ones
+    assert torch.get_num_threads() >= 2
 
 
 def test_summing_shared_gradients_never_writes_into_an_upstream_gradient():
