@@ -182,13 +182,20 @@ class _Concurrently(torch.autograd.Function):
                     continue
                 if summed[i] is None:
                     summed[i] = g
-                elif summed[i].is_contiguous() and summed[i].shape == g.shape and not (
+                elif _dense(summed[i]) and summed[i].shape == g.shape and not (
                     summed[i].untyped_storage().data_ptr() in upstream
                 ):  # made by the task's backward pass (not an upstream gradient passed through): ours to add to
                     summed[i].add_(g)
                 else:
                     summed[i] = summed[i] + g
         return (None, *summed)
+
+
+def _dense(t: Tensor) -> bool:
+    """Every element has its own memory and no gaps between them, in some order of the dimensions (the
+    input gradient of a layer reading a time-major sequence through a batch-major view is)."""
+    order = sorted(range(t.dim()), key=lambda d: t.stride(d), reverse=True)
+    return t.permute(order).is_contiguous()
 
 
 def concurrently(tasks: Sequence[Task], counts: Sequence[int], inputs: Sequence[Tensor]) -> list[list[Tensor | None]]:

@@ -103,3 +103,23 @@ def test_summing_shared_gradients_never_writes_into_an_upstream_gradient():
     torch.autograd.backward([a, b], [upstream_a, upstream_b])
     assert w.grad.tolist() == [11.0, 11.0, 11.0]
     assert upstream_a.tolist() == [5.0, 5.0, 5.0] and upstream_b.tolist() == [2.0, 2.0, 2.0]
+
+
+def test_shared_gradients_in_a_transposed_layout_are_summed_in_place():
+    """A layer that reads a time-major sequence through a batch-major view hands back a non-contiguous
+    but dense input gradient; the second direction's is added into the first's (no third buffer)."""
+    x = torch.randn(3, 4, requires_grad=True)
+    made: list[int] = []
+
+    def task(scale: float):
+        def run():
+            time_major = x.t()
+            time_major.register_hook(lambda g: made.append(g.untyped_storage().data_ptr()))
+            return [time_major.contiguous() * scale]
+
+        return run
+
+    (a,), (b,) = _concurrent.concurrently([task(2.0), task(3.0)], [1, 1], [x])
+    (dx,) = torch.autograd.grad([a, b], [x], [torch.ones(4, 3), torch.ones(4, 3)])
+    torch.testing.assert_close(dx, torch.full((3, 4), 5.0))
+    assert not dx.is_contiguous() and dx.untyped_storage().data_ptr() in made
