@@ -20,7 +20,10 @@ Three implementations compute the same thing (tests hold them to 1e-5 / 1e-4 of 
   observable); those use ``"scan"``.
 
 Both directions of a ``Bidirectional`` run at the same time on two threads, forward and backward
-(``_concurrent``); at inference a standard pair is a single bidirectional PyTorch call.
+(``_concurrent``), at inference too: on the CPU two one-directional kernel calls on one core each beat
+one bidirectional call on both (oneDNN parallelises each step's small product poorly; ~3 % in the
+benchmark's inference case). On a GPU, and while tracing, a standard pair at inference is one
+bidirectional PyTorch call.
 
 While tracing or compiling (``torch.jit.trace``, ``torch.onnx.export``, ``torch.compile``) only
 ``"fused"`` or ``"loop"`` is chosen. ``choose(layer, ...)`` is the single, explicit predicate; ``reason_for_loop`` says why a call
@@ -339,6 +342,12 @@ def _fusable_pair(forward: RNN, backward: RNN, calls: list[Call]) -> bool:
     )
 
 
+def _one_call(layers: list[RNN], calls: list[Call], tracing: bool) -> bool:
+    """A fusable pair runs as one bidirectional call: when traced (exporters see one node) and at inference
+    off the CPU (cuDNN); on the CPU the directions run concurrently, one core each (module docstring)."""
+    return tracing or (not _needs_grad(layers, calls) and calls[0].sequences.device.type != "cpu")
+
+
 def _needs_grad(layers: list[RNN], calls: list[Call]) -> bool:
     return torch.is_grad_enabled() and any(
         t.requires_grad for layer, call in zip(layers, calls) for t in (call.sequences, *call.states, *layer.parameters())
@@ -361,14 +370,15 @@ def _unique(tensors: list[Tensor]) -> list[Tensor]:
 def run_pair(forward: RNN, backward: RNN, calls: list[Call]) -> list[Result]:
     """Both directions of a ``Bidirectional``, sequences in input time order.
 
-    Inference on a standard pair is one bidirectional PyTorch kernel call; otherwise the two
+    Inference on a standard pair off the CPU (or while tracing) is one bidirectional PyTorch kernel call
+    (``_one_call``); otherwise the two
     directions run concurrently on two threads, forward and backward (``_concurrent``), each on its
     own kernel, unless dropout draws random numbers (kept sequential to stay reproducible).
     """
     layers = [forward, backward]
     kernels = [kernel_for(forward, calls[0]), kernel_for(backward, calls[1])]
     tracing = torch.jit.is_tracing() or torch.compiler.is_compiling()
-    if kernels == ["fused", "fused"] and _fusable_pair(forward, backward, calls) and (tracing or not _needs_grad(layers, calls)):
+    if kernels == ["fused", "fused"] and _fusable_pair(forward, backward, calls) and _one_call(layers, calls, tracing):
         return run_fused(layers, calls, aligned=True)
     if tracing or _draws_random_numbers(layers, calls):
         return [run(layer, call, aligned=True) for layer, call in zip(layers, calls)]

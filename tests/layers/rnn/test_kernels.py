@@ -169,7 +169,7 @@ GRU_BACKWARD = lambda: GRU(U, go_backwards=True, return_sequences=True, return_s
     "make_backward, grad, expected",
     [
         (None, True, [("fused", 1), ("fused", 1)]),
-        (None, False, [("fused", 2)]),
+        (None, False, [("fused", 1), ("fused", 1)]),  # on the CPU: concurrently, one core each
         (RELU_BACKWARD, True, [("fused", 1), ("scan", 1)]),
         (RELU_BACKWARD, False, [("fused", 1), ("scan", 1)]),
         (GRU_BACKWARD, True, [("fused", 1), ("fused", 1)]),
@@ -217,7 +217,23 @@ def test_tracing_uses_plain_tensor_ops():
     traced = torch.jit.trace(model, (x,))
     x2 = torch.randn(N, T, F)
     torch.testing.assert_close(traced(x2), model(x2), atol=1e-5, rtol=0)
-    assert any(node.kind() == "aten::lstm" for node in traced.inlined_graph.nodes())
+    assert sum(node.kind() == "aten::lstm" for node in traced.inlined_graph.nodes()) == 1  # both directions
+
+
+def test_a_standard_pair_at_inference_is_one_call_off_the_cpu_and_when_traced():
+    layers = [LSTM(U), LSTM(U, go_backwards=True)]
+    for layer in layers:
+        layer.build((N, T, F))
+
+    def calls(device: str) -> list:
+        x = torch.empty(N, T, F, device=device)
+        return [_dispatch.Call(x, [], None, False, None)] * 2
+
+    with torch.no_grad():
+        assert not _dispatch._one_call(layers, calls("cpu"), tracing=False)  # two cores, one direction each
+        assert _dispatch._one_call(layers, calls("meta"), tracing=False)  # stands in for a GPU: one cuDNN call
+        assert _dispatch._one_call(layers, calls("cpu"), tracing=True)
+    assert not _dispatch._one_call(layers, calls("meta"), tracing=False)  # weights need gradients
 
 
 def test_inference_weight_cache_follows_weight_updates():
