@@ -30,8 +30,8 @@ Example:
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
-import threading
 
 __all__ = ["MMAP_THRESHOLD", "TRIM_THRESHOLD", "keep_freed_memory", "reason_not_applied"]
 
@@ -43,8 +43,6 @@ MMAP_THRESHOLD = 32 << 20
 
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
-_LOCK = threading.Lock()
-_state: dict[str, bool] = {}
 
 
 def _glibc() -> ctypes.CDLL | None:
@@ -68,14 +66,13 @@ def reason_not_applied(environ: dict[str, str] | os._Environ[str] = os.environ) 
     return None
 
 
+@functools.cache
 def keep_freed_memory() -> bool:
     """Tune glibc (once per process) to keep freed memory for the next step; whether it is tuned."""
-    with _LOCK:
-        if "applied" not in _state:
-            libc = _glibc() if reason_not_applied() is None else None
-            _state["applied"] = bool(
-                libc is not None
-                and libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD) == 1
-                and libc.mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD) == 1
-            )
-        return _state["applied"]
+    libc = _glibc()
+    return (
+        reason_not_applied() is None
+        and libc is not None
+        and libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD) == 1
+        and libc.mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD) == 1
+    )

@@ -83,13 +83,12 @@ def one_thread() -> Iterator[None]:
         runtime.omp_set_num_threads(previous)
 
 
-def _release_openmp_workers() -> bool:
+def _release_openmp_workers() -> None:
     """Let the calling thread's idle OpenMP workers exit now instead of spinning on the cores the
-    directions are about to use (module docstring); whether the runtime offers it (OpenMP 5.0)."""
+    directions are about to use (module docstring); a no-op where the runtime lacks OpenMP 5.0's call."""
     pause = getattr(_openmp(), "omp_pause_resource_all", None)
-    if pause is None:
-        return False
-    return pause(_OMP_PAUSE_SOFT) == 0
+    if pause is not None:
+        pause(_OMP_PAUSE_SOFT)
 
 
 _OMP_PAUSE_SOFT = 1
@@ -182,7 +181,7 @@ class _Concurrently(torch.autograd.Function):
                     continue
                 if summed[i] is None:
                     summed[i] = g
-                elif _dense(summed[i]) and summed[i].shape == g.shape and not (
+                elif _non_overlapping_and_dense(summed[i]) and summed[i].shape == g.shape and not (
                     summed[i].untyped_storage().data_ptr() in upstream
                 ):  # made by the task's backward pass (not an upstream gradient passed through): ours to add to
                     summed[i].add_(g)
@@ -191,7 +190,7 @@ class _Concurrently(torch.autograd.Function):
         return (None, *summed)
 
 
-def _dense(t: Tensor) -> bool:
+def _non_overlapping_and_dense(t: Tensor) -> bool:
     """Every element has its own memory and no gaps between them, in some order of the dimensions (the
     input gradient of a layer reading a time-major sequence through a batch-major view is)."""
     order = sorted(range(t.dim()), key=lambda d: t.stride(d), reverse=True)

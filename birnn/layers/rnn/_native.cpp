@@ -525,6 +525,20 @@ void for_row_blocks(int64_t n, const F& fn) {
   for (int64_t r0 = 0; r0 < n; r0 += 4) fn(r0, std::min<int64_t>(4, n - r0));
 }
 
+// A backward time loop over packed steps, last step first: fn(t, row, r0, R, next) for each block of up to
+// four of step t's rows (r0 within the step, row = offsets[t] + r0), `next` of which also ran step t + 1
+// (their recurrent gradient comes from that step's block).
+template <typename F>
+void for_blocks_backward(const std::vector<int64_t>& sizes, const std::vector<int64_t>& offsets, const F& fn) {
+  const int64_t steps = static_cast<int64_t>(sizes.size());
+  for (int64_t t = steps - 1; t >= 0; --t) {
+    const int64_t n_next = t + 1 < steps ? sizes[t + 1] : 0;
+    for_row_blocks(sizes[t], [&](int64_t r0, int64_t R) {
+      fn(t, offsets[t] + r0, r0, R, std::clamp<int64_t>(n_next - r0, 0, R));
+    });
+  }
+}
+
 // out[r] (+)= a[r] @ b for n rows (rows lda and ldo apart): the first step's product after a backward loop
 // (the initial state's gradient). The tiled product for it too keeps MKL's threaded gemm out of the
 // directions' threads altogether.
@@ -830,18 +844,14 @@ std::vector<Tensor> lstm_backward(const c10::optional<Tensor>& d_hs, const Tenso
     const float *g = gates.data_ptr<float>(), *c = cs.data_ptr<float>(), *final_h = d_h.data_ptr<float>();
     float *d = dz.data_ptr<float>(), *rec = recurrent.data_ptr<float>(), *cr = carry.data_ptr<float>(),
           *dg = d_gates.data_ptr<float>(), *t1 = tc.data_ptr<float>(), *t2 = d_tc.data_ptr<float>();
-    for (int64_t t = steps - 1; t >= 0; --t) {
-      const int64_t off = offsets[t], n_next = t + 1 < steps ? sizes[t + 1] : 0;
+    for_blocks_backward(sizes, offsets, [&](int64_t t, int64_t row, int64_t r0, int64_t R, int64_t next) {
       const float* c_prev = t == 0 ? c0.data_ptr<float>() : c + offsets[t - 1] * U;
       const float* upstream = up.rows.data_ptr<float>() + up.row(offsets, t) * up.stride();
-      for_row_blocks(sizes[t], [&](int64_t r0, int64_t R) {
-        const int64_t row = off + r0, next = std::clamp<int64_t>(n_next - r0, 0, R);
-        if (next > 0) product_rows({}, d + (offsets[t + 1] + r0) * 4 * U, 4 * U, next, panels, nullptr, 0, rec + r0 * U, U);
-        lstm_cell_backward<float>(g + row * 4 * U, c + row * U, c_prev + r0 * U, upstream + r0 * up.stride(), up.stride(),
-                                  rec + r0 * U, final_h + r0 * U, next, cr + r0 * U, d + row * 4 * U, dg + r0 * 4 * U,
-                                  t1 + r0 * U, t2 + r0 * U, R, U, sigma, phi);
-      });
-    }
+      if (next > 0) product_rows({}, d + (offsets[t + 1] + r0) * 4 * U, 4 * U, next, panels, nullptr, 0, rec + r0 * U, U);
+      lstm_cell_backward<float>(g + row * 4 * U, c + row * U, c_prev + r0 * U, upstream + r0 * up.stride(), up.stride(),
+                                rec + r0 * U, final_h + r0 * U, next, cr + r0 * U, d + row * 4 * U, dg + r0 * 4 * U,
+                                t1 + r0 * U, t2 + r0 * U, R, U, sigma, phi);
+    });
     if (steps > 0) rows_product(d + offsets[0] * 4 * U, 4 * U, sizes[0], panels, d_h0.data_ptr<float>(), U, false);
   } else {
     for (int64_t t = steps - 1; t >= 0; --t) {
@@ -931,19 +941,15 @@ std::vector<Tensor> gru_backward(const c10::optional<Tensor>& d_hs, const Tensor
     float *dx = d_xp.data_ptr<float>(), *dhh = d_hh.data_ptr<float>(), *blk = block.data_ptr<float>(),
           *rec = recurrent.data_ptr<float>(), *cr = carry.data_ptr<float>(), *dzr = d_zr.data_ptr<float>(),
           *dc = d_cand.data_ptr<float>();
-    for (int64_t t = steps - 1; t >= 0; --t) {
-      const int64_t off = offsets[t], n_next = t + 1 < steps ? sizes[t + 1] : 0;
+    // a block's rows of `block` are read (the step after's) before the block's cell overwrites them
+    for_blocks_backward(sizes, offsets, [&](int64_t t, int64_t row, int64_t r0, int64_t R, int64_t next) {
       const float* h_prev = t == 0 ? h0.data_ptr<float>() : h + offsets[t - 1] * U;
       const float* upstream = up.rows.data_ptr<float>() + up.row(offsets, t) * up.stride();
-      // a block's rows of `block` are read (the step after's) before the block's cell overwrites them
-      for_row_blocks(sizes[t], [&](int64_t r0, int64_t R) {
-        const int64_t row = off + r0, next = std::clamp<int64_t>(n_next - r0, 0, R);
-        if (next > 0) product_rows({}, blk + r0 * 3 * U, 3 * U, next, panels, nullptr, 0, rec + r0 * U, U);
-        gru_cell_backward<float>(g + row * 3 * U, hh + row * U, h_prev + r0 * U, upstream + r0 * up.stride(), up.stride(),
-                                 rec + r0 * U, next, cr + r0 * U, dx + row * 3 * U, dhh + row * U, blk + r0 * 3 * U,
-                                 dzr + r0 * 2 * U, dc + r0 * U, R, U, sigma, phi);
-      });
-    }
+      if (next > 0) product_rows({}, blk + r0 * 3 * U, 3 * U, next, panels, nullptr, 0, rec + r0 * U, U);
+      gru_cell_backward<float>(g + row * 3 * U, hh + row * U, h_prev + r0 * U, upstream + r0 * up.stride(), up.stride(),
+                               rec + r0 * U, next, cr + r0 * U, dx + row * 3 * U, dhh + row * U, blk + r0 * 3 * U,
+                               dzr + r0 * 2 * U, dc + r0 * U, R, U, sigma, phi);
+    });
     Tensor d_h0 = carry.clone();
     if (steps > 0) rows_product(blk, 3 * U, sizes[0], panels, d_h0.data_ptr<float>(), U, true);
     return {d_xp, d_hh, d_h0};
@@ -1010,16 +1016,12 @@ std::vector<Tensor> simple_backward(const c10::optional<Tensor>& d_hs, const Ten
     const Panels panels = pack(kernel_t, 1, U);
     const float *h = hs.data_ptr<float>(), *final_h = d_h.data_ptr<float>();
     float *da = d_a.data_ptr<float>(), *rec = recurrent.data_ptr<float>();
-    for (int64_t t = steps - 1; t >= 0; --t) {
-      const int64_t off = offsets[t], n_next = t + 1 < steps ? sizes[t + 1] : 0;
+    for_blocks_backward(sizes, offsets, [&](int64_t t, int64_t row, int64_t r0, int64_t R, int64_t next) {
       const float* upstream = up.rows.data_ptr<float>() + up.row(offsets, t) * up.stride();
-      for_row_blocks(sizes[t], [&](int64_t r0, int64_t R) {
-        const int64_t row = off + r0, next = std::clamp<int64_t>(n_next - r0, 0, R);
-        if (next > 0) product_rows({}, da + (offsets[t + 1] + r0) * U, U, next, panels, nullptr, 0, rec + r0 * U, U);
-        simple_cell_backward<float>(h + row * U, upstream + r0 * up.stride(), up.stride(), rec + r0 * U,
-                                    final_h + r0 * U, next, da + row * U, R, U, phi);
-      });
-    }
+      if (next > 0) product_rows({}, da + (offsets[t + 1] + r0) * U, U, next, panels, nullptr, 0, rec + r0 * U, U);
+      simple_cell_backward<float>(h + row * U, upstream + r0 * up.stride(), up.stride(), rec + r0 * U, final_h + r0 * U,
+                                  next, da + row * U, R, U, phi);
+    });
     if (steps > 0) rows_product(da + offsets[0] * U, U, sizes[0], panels, d_h0.data_ptr<float>(), U, false);
   } else {
     for (int64_t t = steps - 1; t >= 0; --t) {
