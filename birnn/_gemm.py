@@ -16,7 +16,7 @@ It reads ``x`` in place and beats MKL's transposed product by ~10 % on these sha
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from types import ModuleType
 
 import torch
@@ -100,10 +100,18 @@ def tiled_ok(*tensors: Tensor) -> bool:
 
 
 def transposed_matmul(
-    a: Tensor, b: Tensor, out: Tensor | None = None, accumulate: bool = False, sums: Tensor | None = None
+    a: Tensor | Sequence[Sequence[Tensor]],
+    b: Tensor,
+    out: Tensor | None = None,
+    accumulate: bool = False,
+    sums: Tensor | None = None,
 ) -> Tensor:
     """``a.T @ b`` for ``a`` ``(S, K)`` and ``b`` ``(S, M)``, into ``out`` ``(K, M)`` when given (added to
     it with ``accumulate``); no autograd (kernels' backward passes).
+
+    ``a`` may also be given as column blocks, each a list of row pieces stacked in order: ``[[x], [h0,
+    hs[:-n]]]`` stands for ``[x | cat(h0, hs[:-n])]``. The product then reads every piece in place and
+    ``b`` once (the gradient of ``[x_t | h_{t-1}] @ [W; U]`` in one pass).
 
     ``sums``: a contiguous ``(M,)`` tensor that receives (or, with ``accumulate``, gains) the column sums of
     ``b``, a weight gradient's bias gradient; the tiled product takes them in its pass over ``b``.
@@ -112,18 +120,34 @@ def transposed_matmul(
         >>> a, b, db = torch.randn(6, 3), torch.randn(6, 5), torch.empty(5)
         >>> torch.allclose(transposed_matmul(a, b, sums=db), a.T @ b, atol=1e-5), torch.allclose(db, b.sum(0), atol=1e-5)
         (True, True)
+        >>> x, h0, hs = torch.randn(6, 2), torch.randn(2, 4), torch.randn(6, 4)
+        >>> joint = transposed_matmul([[x], [h0, hs[:4]]], b)
+        >>> torch.allclose(joint, torch.cat([x, torch.cat([h0, hs[:4]])], 1).T @ b, atol=1e-5)
+        True
     """
+    blocks = [[a]] if isinstance(a, Tensor) else [list(pieces) for pieces in a]
+    for pieces in blocks:
+        rows = sum(piece.shape[0] for piece in pieces)
+        if rows != b.shape[0]:
+            raise ValueError(f"transposed_matmul: a column block's pieces hold {rows} rows, b has {b.shape[0]}")
     if out is None:
-        out = a.new_empty(a.shape[1], b.shape[1])
+        out = b.new_empty(sum(pieces[0].shape[1] for pieces in blocks), b.shape[1])
         accumulate = False
-    module = _tiled_module(a, b, out, *([] if sums is None else [sums.view(1, -1)]))
+    pieces_flat = [piece for pieces in blocks for piece in pieces]
+    module = _tiled_module(b, out, *pieces_flat, *([] if sums is None else [sums.view(1, -1)]))
     if module is not None:
-        module.transposed_product(a, b, out, accumulate, sums)
+        module.transposed_product(blocks, b, out, accumulate, sums)
         return out
-    if accumulate:
-        out.addmm_(a.t(), b)
-    else:
-        torch.mm(a.t(), b, out=out)
+    if not accumulate:
+        out.zero_()
+    first = 0
+    for pieces in blocks:
+        rows = out[first : first + pieces[0].shape[1]]
+        start = 0
+        for piece in pieces:
+            rows.addmm_(piece.t(), b[start : start + piece.shape[0]])
+            start += piece.shape[0]
+        first += pieces[0].shape[1]
     if sums is not None:
         if accumulate:
             sums.add_(b.sum(0))

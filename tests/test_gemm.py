@@ -72,6 +72,37 @@ def test_transposed_matmul_matches_torch(rows, k, m, tiled):
     assert torch.equal(wide[:, :4], outside[0]) and torch.equal(wide[:, 4 + m :], outside[1])
 
 
+@pytest.mark.parametrize("tiled", [True, False], ids=["tiled", "torch"])
+@pytest.mark.parametrize("accumulate", [False, True], ids=["written", "accumulated"])
+def test_transposed_matmul_reads_column_blocks_of_row_pieces(tiled, accumulate):
+    """``[[x], [h0, hs[:-n]]]``: column blocks whose widths are not multiples of the 4-row tile, row pieces
+    (strided, one empty) whose boundaries fall inside the reduction's 128-row chunks, one piece crossing a
+    chunk; the same as the concatenation, sums included."""
+    if tiled and not _tiled_here():
+        pytest.skip("no tiled product here (it needs the compiled kernels and AVX-512)")
+    g = torch.Generator().manual_seed(7)
+    rows, m = 300, 70
+    x = torch.randn(rows, 9, generator=g)[:, 1:6]  # width 5, row stride 9
+    h0, hs = torch.randn(3, 7, generator=g), torch.randn(rows, 7, generator=g)
+    tail = torch.randn(rows, 2, generator=g)
+    blocks = [[x], [h0, hs[: rows - 3 - 100], hs[:0], hs[-100:]], [tail[:150], tail[150:]]]
+    b = torch.randn(rows, m, generator=g)
+    out, sums = torch.randn(14, m, generator=g), torch.randn(m, generator=g)
+    out_before, sums_before = out.clone(), sums.clone()
+    with _native.use_tiled(tiled), threads(1):
+        assert _gemm.tiled_ok(b, out, *(piece for pieces in blocks for piece in pieces)) == tiled
+        _gemm.transposed_matmul(blocks, b, out, accumulate=accumulate, sums=sums)
+    want = torch.cat([x, torch.cat([h0, hs[: rows - 103], hs[-100:]]), tail], 1).T @ b
+    torch.testing.assert_close(out, want + (out_before if accumulate else 0), atol=1e-4, rtol=1e-5)
+    torch.testing.assert_close(sums, b.sum(0) + (sums_before if accumulate else 0), atol=1e-4, rtol=1e-5)
+
+
+def test_transposed_matmul_refuses_pieces_that_do_not_cover_b():
+    b = torch.randn(6, 4)
+    with pytest.raises(ValueError, match="pieces hold 5 rows, b has 6"):
+        _gemm.transposed_matmul([[torch.randn(6, 3)], [torch.randn(2, 1), torch.randn(3, 1)]], b)
+
+
 def test_transposed_matmul_is_tiled_only_where_eligible():
     """The predicate: float32, unit column strides, one ATen thread, no graph to record."""
     if not _tiled_here():

@@ -456,17 +456,45 @@ void product_rows(Rows first, const float* a, int64_t lda, int64_t R, const Pane
 #endif
 }
 
-// out (Ka, M) = [out +] a^T b for a (S, Ka), b (S, M) and out with unit column strides (any row strides), on
-// one thread: a weight gradient x^T g without copying x. The reduction over S runs in chunks of 128
-// rows, so a chunk's 64 columns of b (32 KB) stay in L1 while every block of four rows of out passes.
+// out (Ka, M) = [out +] a^T b for b (S, M) and a (S, Ka) given as column blocks [a_1 | a_2 | ...], each
+// block's rows in pieces stacked in order (a block [[h0], [hs rows]] is cat(h0, hs rows)): one pass over
+// b for the gradient of [x_t | h_{t-1}] @ [W; U], the previous states read in place. Unit column strides,
+// any row strides; one thread. The reduction over S runs in chunks of up to 128 rows that never cross a
+// piece, so a chunk's 64 columns of b (32 KB) stay in L1 while every block of four rows of out passes.
 // MKL's product reaches ~75-95 GFLOP/s on these shapes (S = 6400) on one Zen 4 core, this ~100-106.
 // sums (M,), when given: [sums +] b's column sums (the bias gradient), taken in the same pass over b.
-void transposed_product(const Tensor& a, const Tensor& b, Tensor& out, bool accumulate, c10::optional<Tensor> sums) {
-  TORCH_CHECK(a.dim() == 2 && b.dim() == 2 && a.size(0) == b.size(0) && a.stride(1) == 1 && b.stride(1) == 1 &&
-                  a.scalar_type() == at::kFloat && b.scalar_type() == at::kFloat,
-              "birnn native kernels: transposed_product takes float32 (S, Ka) and (S, M) with unit column strides, got ",
-              a.sizes(), " and ", b.sizes());
-  const int64_t S = a.size(0), Ka = a.size(1), M = b.size(1);
+void transposed_product(const std::vector<std::vector<Tensor>>& a, const Tensor& b, Tensor& out, bool accumulate,
+                        c10::optional<Tensor> sums) {
+  TORCH_CHECK(b.dim() == 2 && b.stride(1) == 1 && b.scalar_type() == at::kFloat,
+              "birnn native kernels: transposed_product takes a float32 (S, M) b with unit column stride, got ",
+              b.sizes());
+  const int64_t S = b.size(0), M = b.size(1);
+  struct Piece {
+    const float* data;
+    int64_t ld, begin, end;  // rows [begin, end) of the block
+  };
+  std::vector<std::vector<Piece>> blocks;
+  std::vector<int64_t> widths, cuts{0, S};
+  int64_t Ka = 0;
+  for (const auto& pieces : a) {
+    TORCH_CHECK(!pieces.empty(), "birnn native kernels: transposed_product's column blocks need at least one piece");
+    const int64_t width = pieces[0].dim() == 2 ? pieces[0].size(1) : -1;
+    std::vector<Piece> block;
+    int64_t row = 0;
+    for (const Tensor& piece : pieces) {
+      TORCH_CHECK(piece.dim() == 2 && piece.size(1) == width && piece.stride(1) == 1 &&
+                      piece.scalar_type() == at::kFloat,
+                  "birnn native kernels: a column block's pieces are float32 (rows, ", width,
+                  ") with unit column stride, got ", piece.sizes());
+      if (piece.size(0) > 0) block.push_back({piece.data_ptr<float>(), piece.stride(0), row, row + piece.size(0)});
+      row += piece.size(0);
+      cuts.push_back(row);
+    }
+    TORCH_CHECK(row == S, "birnn native kernels: a column block's pieces hold ", row, " rows, b has ", S);
+    blocks.push_back(std::move(block));
+    widths.push_back(width);
+    Ka += width;
+  }
   TORCH_CHECK(out.dim() == 2 && out.size(0) == Ka && out.size(1) == M && out.stride(1) == 1 &&
                   out.scalar_type() == at::kFloat,
               "birnn native kernels: transposed_product writes a float32 (", Ka, ", ", M,
@@ -487,33 +515,47 @@ void transposed_product(const Tensor& a, const Tensor& b, Tensor& out, bool accu
     else at::sum_out(*sums, b, 0);
     return;
   }
-  const float *pa = a.data_ptr<float>(), *pb = b.data_ptr<float>();
+  std::sort(cuts.begin(), cuts.end());
+  cuts.erase(std::unique(cuts.begin(), cuts.end()), cuts.end());
+  const float* pb = b.data_ptr<float>();
   float* pc = out.data_ptr<float>();
   float* ps = with_sums ? sums->data_ptr<float>() : nullptr;
-  const int64_t lda = a.stride(0), ldb = b.stride(0), ldc = out.stride(0);
-  for (int64_t s0 = 0; s0 < S; s0 += 128) {
-    const int64_t n = std::min<int64_t>(128, S - s0);
-    const bool acc = accumulate || s0 > 0;
-    for (int64_t j = 0; j < M; j += 64) {
-      uint32_t lanes[4];
-      for (int64_t q = 0; q < 4; ++q) {
-        const int64_t width = std::clamp<int64_t>(M - j - 16 * q, 0, 16);
-        lanes[q] = width == 16 ? 0xFFFFu : (1u << width) - 1u;
-      }
-      const float* bj = pb + s0 * ldb + j;
-      for (int64_t i = 0; i < Ka; i += 4) {
-        const float* ai = pa + s0 * lda + i;
-        float* ci = pc + i * ldc + j;
-        float* si = i == 0 && ps != nullptr ? ps + j : nullptr;
-        switch (std::min<int64_t>(4, Ka - i)) {
-          case 1: transposed_tile<1>(ai, lda, bj, ldb, n, lanes, ci, ldc, acc, si); break;
-          case 2: transposed_tile<2>(ai, lda, bj, ldb, n, lanes, ci, ldc, acc, si); break;
-          case 3: transposed_tile<3>(ai, lda, bj, ldb, n, lanes, ci, ldc, acc, si); break;
-          default: transposed_tile<4>(ai, lda, bj, ldb, n, lanes, ci, ldc, acc, si); break;
+  const int64_t ldb = b.stride(0), ldc = out.stride(0);
+  std::vector<const float*> starts(blocks.size());
+  std::vector<int64_t> lds(blocks.size());
+  for (size_t segment = 0; segment + 1 < cuts.size(); ++segment)
+    for (int64_t s0 = cuts[segment]; s0 < cuts[segment + 1]; s0 += 128) {
+      const int64_t n = std::min<int64_t>(128, cuts[segment + 1] - s0);
+      const bool acc = accumulate || s0 > 0;
+      for (size_t q = 0; q < blocks.size(); ++q)
+        for (const Piece& piece : blocks[q])
+          if (piece.begin <= s0 && s0 < piece.end) {
+            starts[q] = piece.data + (s0 - piece.begin) * piece.ld;
+            lds[q] = piece.ld;
+          }
+      for (int64_t j = 0; j < M; j += 64) {
+        uint32_t lanes[4];
+        for (int64_t q = 0; q < 4; ++q) {
+          const int64_t width = std::clamp<int64_t>(M - j - 16 * q, 0, 16);
+          lanes[q] = width == 16 ? 0xFFFFu : (1u << width) - 1u;
         }
+        const float* bj = pb + s0 * ldb + j;
+        int64_t first = 0;  // the block's first row of out
+        for (size_t q = 0; q < blocks.size(); first += widths[q], ++q)
+          for (int64_t i = 0; i < widths[q]; i += 4) {
+            const float* ai = starts[q] + i;
+            const int64_t lda = lds[q];
+            float* ci = pc + (first + i) * ldc + j;
+            float* si = first + i == 0 && ps != nullptr ? ps + j : nullptr;
+            switch (std::min<int64_t>(4, widths[q] - i)) {
+              case 1: transposed_tile<1>(ai, lda, bj, ldb, n, lanes, ci, ldc, acc, si); break;
+              case 2: transposed_tile<2>(ai, lda, bj, ldb, n, lanes, ci, ldc, acc, si); break;
+              case 3: transposed_tile<3>(ai, lda, bj, ldb, n, lanes, ci, ldc, acc, si); break;
+              default: transposed_tile<4>(ai, lda, bj, ldb, n, lanes, ci, ldc, acc, si); break;
+            }
+          }
       }
     }
-  }
 #else
   TORCH_CHECK(false, "birnn native kernels: the tiled products need AVX-512 (tiled_available() is false)");
 #endif

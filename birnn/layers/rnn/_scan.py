@@ -196,30 +196,36 @@ def _rows(t: Tensor | None) -> Tensor | None:
     return t if t is None or t.stride(-1) == 1 else t.contiguous()
 
 
-def _weight_grad(layout: _Layout, hs: Tensor, h0: Tensor, *d_pre: Tensor, sums: Tensor | None = None) -> Tensor:
+def _previous_pieces(layout: _Layout, hs: Tensor, h0: Tensor) -> list[Tensor]:
+    """Every packed row's previous state, ``(S, U)``, as row pieces stacked in order (``_gemm.transposed_matmul``
+    reads them in place): without a mask, the initial states for the first block and ``hs`` shifted by one
+    block for the rest; otherwise one gathered copy."""
+    if not layout.full:
+        return [layout.previous_states(hs, h0)]
+    n, total = layout.sizes[0], hs.shape[0]
+    return [hs[n:], h0[:n]] if layout.reverse else [h0[:n], hs[: total - n]]
+
+
+def _weight_grad(layout: _Layout, hs: Tensor, h0: Tensor, *d_pre: Tensor, sums: Tensor | None = None,
+                 inputs: Tensor | None = None) -> Tensor:
     """Gradient of the recurrent kernel: every step's previous state times its pre-activation gradient.
 
     ``d_pre``: the pre-activation gradient ``(S, G)``, possibly as column blocks (concatenated in the
-    result, written in place). Without a mask the previous states of all blocks but the first are ``hs``
-    shifted by one block, so two matrix multiplies read them in place; otherwise they are gathered (one
-    copy). ``sums``: a ``(G,)`` tensor that receives the column sums of ``d_pre`` (a recurrent bias's
-    gradient), taken in the same passes.
+    result, written in place). ``sums``: a ``(G,)`` tensor that receives the column sums of ``d_pre`` (a
+    bias's gradient), taken in the same passes. ``inputs`` ``(S, F)`` (one ``d_pre`` block only): the
+    packed inputs whose kernel gradient ``inputs^T d_pre`` is taken in the same pass over ``d_pre``;
+    the result is then ``(F + U, G)``, the input kernel's gradient first.
     """
+    previous = _previous_pieces(layout, hs, h0)
+    if inputs is not None:
+        if len(d_pre) != 1:
+            raise ValueError(f"one pre-activation gradient goes with the inputs, got {len(d_pre)}")
+        return _gemm.transposed_matmul([[inputs], previous], d_pre[0], sums=sums)
     widths = [d.shape[1] for d in d_pre]
     out = hs.new_empty(hs.shape[1], sum(widths))
-    blocks = out.split(widths, dim=1)
     sum_blocks = [None] * len(d_pre) if sums is None else sums.split(widths)
-    if layout.full:
-        n, total = layout.sizes[0], hs.shape[0]
-        first, rest = (slice(total - n, total), slice(0, total - n)) if layout.reverse else (slice(0, n), slice(n, total))
-        shifted = hs[n:] if layout.reverse else hs[: total - n]
-        for d, block, block_sums in zip(d_pre, blocks, sum_blocks):
-            _gemm.transposed_matmul(h0, d[first], block, sums=block_sums)
-            _gemm.transposed_matmul(shifted, d[rest], block, accumulate=True, sums=block_sums)
-    else:
-        previous = layout.previous_states(hs, h0)
-        for d, block, block_sums in zip(d_pre, blocks, sum_blocks):
-            _gemm.transposed_matmul(previous, d, block, sums=block_sums)
+    for d, block, block_sums in zip(d_pre, out.split(widths, dim=1), sum_blocks):
+        _gemm.transposed_matmul([previous], d, block, sums=block_sums)
     return out
 
 
@@ -253,14 +259,15 @@ def _lstm_forward(xp, h0, c0, kernel, *, layout, sigma, phi, owned, input_kernel
     return outputs, (None, layout, h0, c0, kernel, hs, cs, tcs, gates)
 
 
-def _lstm_backward(saved, d_hs, d_h, d_c, *, sigma, phi, last_use, **_):
+def _lstm_backward(saved, d_hs, d_h, d_c, *, sigma, phi, last_use, inputs=None, sums=None, **_):
+    """``inputs``, ``sums``: see ``_weight_grad`` (the kernel gradient then covers the input kernel too)."""
     native, layout, h0, c0, kernel, hs, cs, tcs, gates = saved
     if native is not None:
         ids = _native.ACTIVATIONS
         dz, d_h0, d_c0 = native.lstm_backward(_rows(d_hs), _dense(d_h, h0), _dense(d_c, c0), c0.contiguous(),
                                               kernel.contiguous(), cs, gates, layout.sizes, layout.offsets, ids[sigma],
                                               ids[phi], last_use)
-        return dz, d_h0, d_c0, _weight_grad(layout, hs, h0, dz)
+        return dz, d_h0, d_c0, _weight_grad(layout, hs, h0, dz, inputs=inputs, sums=sums)
     d_sigma, d_phi = DERIVATIVES[sigma], DERIVATIVES[phi]
     n_rows, u = h0.shape
     d_h, d_c = _dense(d_h, h0), _dense(d_c, c0)
@@ -288,7 +295,7 @@ def _lstm_backward(saved, d_hs, d_h, d_c, *, sigma, phi, last_use, **_):
         n0 = dz_next.shape[0]
         d_h0[:n0] += _gemm.matmul(dz_next, kernel)
         d_c0[:n0] += dc_carry
-    return dz, d_h0, d_c0, _weight_grad(layout, hs, h0, dz)
+    return dz, d_h0, d_c0, _weight_grad(layout, hs, h0, dz, inputs=inputs, sums=sums)
 
 
 def _gru_forward(xp, h0, kernel, bias, *, layout, sigma, phi, owned):
@@ -369,13 +376,14 @@ def _simple_forward(xp, h0, kernel, *, layout, phi, owned):
     return (hs, layout.final(hs, h0)), (None, layout, h0, kernel, hs)
 
 
-def _simple_backward(saved, d_hs, d_h, *, phi, **_):
+def _simple_backward(saved, d_hs, d_h, *, phi, inputs=None, sums=None, **_):
+    """``inputs``, ``sums``: see ``_weight_grad``."""
     native, layout, h0, kernel, hs = saved
     if native is not None:
         d_a, d_h0 = native.simple_backward(_rows(d_hs), _dense(d_h, h0), kernel.contiguous(), hs, layout.sizes,
                                            layout.offsets,
                                            _native.ACTIVATIONS[phi])
-        return d_a, d_h0, _weight_grad(layout, hs, h0, d_a)
+        return d_a, d_h0, _weight_grad(layout, hs, h0, d_a, inputs=inputs, sums=sums)
     p = DERIVATIVES[phi](hs)
     up_h = layout.with_final(d_hs, _dense(d_h, h0), h0.shape[0])
     d_a = torch.empty_like(hs)
@@ -386,7 +394,7 @@ def _simple_backward(saved, d_hs, d_h, *, phi, **_):
     d_h0 = up_h[total:].clone()
     if d_next is not None:
         d_h0[: d_next.shape[0]] += _gemm.matmul(d_next, kernel)
-    return d_a, d_h0, _weight_grad(layout, hs, h0, d_a)
+    return d_a, d_h0, _weight_grad(layout, hs, h0, d_a, inputs=inputs, sums=sums)
 
 
 @dataclass(frozen=True)
@@ -455,10 +463,22 @@ def _run_forward(job: Job, group: tuple) -> tuple[tuple[Tensor, ...], tuple]:
     return outputs, (saved, x, input_kernel)
 
 
+_JOINT_KERNEL_GRADS = frozenset({"lstm", "simple"})
+"""Kinds whose input projection and recurrent product share one pre-activation gradient: both kernels'
+gradients come from one pass over it (``_weight_grad``'s ``inputs``)."""
+
+
 def _run_backward(job: Job, saved: tuple, grads: tuple, wants: tuple[bool, ...], last_use: bool) -> tuple:
     if not job.projects:
         return _BACKWARD[job.kind](saved, *grads, last_use=last_use, **job.activations)
     inner, x, input_kernel = saved
+    if job.kind in _JOINT_KERNEL_GRADS and wants[-2]:
+        flat = x.reshape(-1, x.shape[-1])
+        d_bias = flat.new_empty(input_kernel.shape[1]) if wants[-1] else None
+        d_xp, *states, kernels = _BACKWARD[job.kind](inner, *grads, last_use=last_use, inputs=flat, sums=d_bias,
+                                                     **job.activations)
+        dx = _gemm.linear_grads(x, input_kernel, d_xp, (wants[0], False, False))[0]
+        return (dx, *states, kernels[flat.shape[1] :], kernels[: flat.shape[1]], d_bias)
     d_xp, *rest = _BACKWARD[job.kind](inner, *grads, last_use=last_use, **job.activations)
     dx, d_kernel, d_bias = _gemm.linear_grads(x, input_kernel, d_xp, (wants[0], wants[-2], wants[-1]))
     return (dx, *rest, d_kernel, d_bias)

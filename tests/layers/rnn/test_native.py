@@ -209,6 +209,21 @@ def test_jobs_that_project_their_inputs_match_python_loops(kind, sizes, rows, re
     _assert_same(got, _run_projecting(*args, False), 1e-5)
 
 
+@pytest.mark.parametrize("kind, passes", [("lstm", 1), ("simple", 1), ("gru", 3)])
+def test_both_kernels_gradients_take_one_pass_where_they_share_it(kind, passes, monkeypatch):
+    """LSTM and SimpleRNN: the input projection and the recurrent product have the same pre-activation
+    gradient, so one product over [x | previous states] gives both kernels' gradients (one pass over the
+    (S, G) gradient instead of two); the GRU's differ (three products: the input kernel's and the recurrent
+    kernel's two column blocks, [z r] and the candidate's)."""
+    calls = []
+    real = _scan._gemm.transposed_matmul
+    monkeypatch.setattr(_scan._gemm, "transposed_matmul", lambda *a, **k: calls.append(a[0]) or real(*a, **k))
+    _run_projecting(kind, [3, 3, 3], 3, False, 5, True, True)
+    assert len(calls) == passes
+    if kind != "gru":
+        assert [len(pieces) for pieces in calls[0]] == [1, 2]  # x; h0 and the states shifted by one block
+
+
 @pytest.mark.parametrize("name, reference", [("tanh", torch.tanh), ("sigmoid", torch.sigmoid)])
 def test_compiled_sigmoid_and_tanh_are_accurate_everywhere(name, reference):
     """The compiled float32 sigmoid and tanh (a one-step SimpleRNN with a zero kernel applies them) are
