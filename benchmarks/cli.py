@@ -67,6 +67,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--retries", type=int, default=2, help="re-runs of a worker during which others were busy (default 2)"
     )
     parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="measure each case's peers this many times in alternating order and pool their steps (default 1)",
+    )
+    parser.add_argument(
         "--merge-into",
         type=Path,
         metavar="JSON",
@@ -94,6 +100,7 @@ def config_from_args(args: argparse.Namespace) -> SuiteConfig:
         quiet_cores=args.quiet_cores,
         max_wait_s=args.max_wait,
         retries=args.retries,
+        rounds=args.rounds,
     )
 
 

@@ -127,6 +127,11 @@ def _run_lines(run: dict[str, Any]) -> list[str]:
         (
             f"  - median of {config['repeats']} steps after {config['warmup']} warm-up steps, "
             f"{config['threads']} threads, device {config['device']}, each peer x case in a fresh process"
+            + (
+                f"; {config['rounds']} rounds per case in alternating peer order, their steps pooled"
+                if config.get("rounds", 1) > 1
+                else ""
+            )
             + (" — TINY sizes (smoke test, not a benchmark)" if config["tiny"] else "")
         ),
     ]

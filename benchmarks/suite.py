@@ -11,6 +11,7 @@ import datetime as dt
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 from collections.abc import Callable
@@ -35,6 +36,9 @@ class SuiteConfig:
     Shared machines: before each worker the suite waits (at most ``max_wait_s``) until other
     processes use fewer than ``quiet_cores`` cores, and it runs a worker again (at most
     ``retries`` times) when others used more than that while it ran, keeping the quietest result.
+    ``rounds`` > 1 measures every case's peers that many times, in alternating order (A B C, C B A,
+    ...), and pools each peer's timed steps: a machine whose speed drifts over minutes then slows all
+    peers of a case alike instead of whichever ran during the slow stretch.
     """
 
     cases: tuple[Case, ...]
@@ -49,7 +53,12 @@ class SuiteConfig:
     quiet_cores: float = 0.25
     max_wait_s: float = 300.0
     retries: int = 2
+    rounds: int = 1
     python: str = field(default=sys.executable)
+
+    def __post_init__(self) -> None:
+        if self.rounds < 1:
+            raise ValueError(f"rounds must be at least 1, got {self.rounds}")
 
     def worker_args(self, peer: str, case: Case) -> list[str]:
         args = [
@@ -195,15 +204,18 @@ def run_suite(config: SuiteConfig, log: Callable[[str], None] = lambda line: Non
     runnable = [peer for peer in config.peers if peer not in skipped]
     rows: list[dict[str, Any]] = []
     versions: dict[str, str] = {}
-    total, done = len(config.cases) * len(runnable), 0
+    total, done = len(config.cases) * len(runnable) * config.rounds, 0
     for case in config.cases:
-        for peer in runnable:
-            done += 1
-            result = run_quietly(config, peer, case, log)
-            versions.update(result.get("versions", {}))
-            new_rows = _rows(peer, case, result)
-            rows += new_rows
-            log(f"[{done}/{total}] {case.name} / {peer}: " + "; ".join(_summary(row) for row in new_rows))
+        measured: dict[str, list[list[dict[str, Any]]]] = {peer: [] for peer in runnable}
+        for order in round_orders(runnable, config.rounds):
+            for peer in order:
+                done += 1
+                result = run_quietly(config, peer, case, log)
+                versions.update(result.get("versions", {}))
+                new_rows = _rows(peer, case, result)
+                measured[peer].append(new_rows)
+                log(f"[{done}/{total}] {case.name} / {peer}: " + "; ".join(_summary(row) for row in new_rows))
+        rows += [row for peer in runnable for row in pool_rounds(measured[peer])]
     shown_cases = [tiny(case) if config.tiny else case for case in config.cases]
     run = {
         "started": started.isoformat(timespec="seconds"),
@@ -222,6 +234,7 @@ def run_suite(config: SuiteConfig, log: Callable[[str], None] = lambda line: Non
             "quiet_cores": config.quiet_cores,
             "max_wait_s": config.max_wait_s,
             "retries": config.retries,
+            "rounds": config.rounds,
         },
         "cases": [case.name for case in config.cases],
     }
@@ -234,6 +247,45 @@ def run_suite(config: SuiteConfig, log: Callable[[str], None] = lambda line: Non
         "skipped_peers": skipped,
         "rows": rows,
     }
+
+
+def round_orders(peers: list[str], rounds: int) -> list[list[str]]:
+    """The order of the peers in each round: as given, then reversed, and so on (A B C, C B A, A B C)."""
+    return [list(peers) if r % 2 == 0 else list(reversed(peers)) for r in range(rounds)]
+
+
+def pool_rounds(rounds: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """One row per variant from one peer's rows of every round: the timed steps of all rounds together
+    (median and minimum over them), each round's median kept as ``round_medians_ms``, the largest peak
+    memory, foreign load and attempt count; a variant that failed in any round keeps that round's error.
+
+    Example:
+        >>> a = [{"variant": "", "times_ms": [3.0, 5.0], "median_ms": 4.0, "min_ms": 3.0, "finite": True}]
+        >>> b = [{"variant": "", "times_ms": [9.0], "median_ms": 9.0, "min_ms": 9.0, "finite": True}]
+        >>> row = pool_rounds([a, b])[0]
+        >>> row["times_ms"], row["median_ms"], row["min_ms"], row["round_medians_ms"]
+        ([3.0, 5.0, 9.0], 5.0, 3.0, [4.0, 9.0])
+    """
+    if len(rounds) == 1:
+        return rounds[0]
+    pooled: list[dict[str, Any]] = []
+    for variant in dict.fromkeys(row["variant"] for rows in rounds for row in rows):
+        same = [row for rows in rounds for row in rows if row["variant"] == variant]
+        untimed = [row for row in same if "error" in row or "times_ms" not in row]  # failed or skipped
+        if untimed:
+            pooled.append(untimed[0])
+            continue
+        times = [t for row in same for t in row["times_ms"]]
+        row = {**same[-1], "times_ms": times, "median_ms": statistics.median(times), "min_ms": min(times)}
+        row["round_medians_ms"] = [r["median_ms"] for r in same]
+        for key in ("finite", "restarted"):
+            if key in same[-1]:
+                row[key] = all(r.get(key, True) for r in same)
+        for key in ("peak_mib", "foreign_cores", "attempt"):
+            values = [r[key] for r in same if r.get(key) is not None]
+            row[key] = max(values) if values else same[-1].get(key)
+        pooled.append(row)
+    return pooled
 
 
 def _summary(row: dict[str, Any]) -> str:

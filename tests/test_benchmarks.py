@@ -186,3 +186,37 @@ def test_json_rows_say_the_training_steps_restarted(results_dir: Path) -> None:
     data = json.loads((results_dir / "benchmark.json").read_text())
     training = [row for row in data["rows"] if "median_ms" in row and row["case"] != "inference"]
     assert training and all(row["restarted"] for row in training)
+
+
+def test_rounds_alternate_the_peer_order_and_pool_each_peers_steps(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--rounds 3``: peers run A B, B A, A B within each case; a peer's row holds the steps of all its
+    rounds (median and minimum over them, each round's median kept), its largest peak memory, and a
+    variant skipped in some round stays skipped. No worker is started (the measurement is faked)."""
+    from benchmarks import suite
+
+    calls: list[str] = []
+
+    def fake(config: suite.SuiteConfig, peer: str, case: cases.Case, log: object) -> dict:
+        calls.append(peer)
+        n = len(calls)
+        variants = [{"variant": "", "times_ms": [float(n), float(n + 10)], "median_ms": n + 5.0, "min_ms": float(n),
+                     "finite": True, "peak_mib": float(n)}]
+        variants.append({"variant": "extra", "skipped": "not here"} if n == 1 else
+                        {"variant": "extra", "times_ms": [1.0], "median_ms": 1.0, "min_ms": 1.0, "finite": True})
+        return {"variants": variants, "foreign_cores": 0.0, "attempt": 1}
+
+    monkeypatch.setattr(suite, "run_quietly", fake)
+    monkeypatch.setattr(suite, "missing_requirement", lambda spec: None)
+    config = suite.SuiteConfig(cases=tuple(cases.select(["lstm_train"])), peers=("birnn", "torch_nn"), rounds=3)
+    results = suite.run_suite(config)
+    assert calls == ["birnn", "torch_nn", "torch_nn", "birnn", "birnn", "torch_nn"]
+    rows = {(row["peer"], row["variant"]): row for row in results["rows"]}
+    birnn = rows[("birnn", "")]
+    assert birnn["times_ms"] == [1.0, 11.0, 4.0, 14.0, 5.0, 15.0]
+    assert birnn["round_medians_ms"] == [6.0, 9.0, 10.0]
+    assert (birnn["median_ms"], birnn["min_ms"], birnn["peak_mib"]) == (8.0, 1.0, 5.0)
+    assert rows[("birnn", "extra")]["skipped"] == "not here"
+    assert rows[("torch_nn", "extra")]["times_ms"] == [1.0, 1.0, 1.0]
+    assert results["config"]["rounds"] == 3
+    with pytest.raises(ValueError, match="rounds must be at least 1, got 0"):
+        suite.SuiteConfig(cases=config.cases, peers=config.peers, rounds=0)
