@@ -83,15 +83,15 @@ def one_thread() -> Iterator[None]:
         runtime.omp_set_num_threads(previous)
 
 
+_OMP_PAUSE_SOFT = 1
+
+
 def _release_openmp_workers() -> None:
     """Let the calling thread's idle OpenMP workers exit now instead of spinning on the cores the
     directions are about to use (module docstring); a no-op where the runtime lacks OpenMP 5.0's call."""
     pause = getattr(_openmp(), "omp_pause_resource_all", None)
     if pause is not None:
         pause(_OMP_PAUSE_SOFT)
-
-
-_OMP_PAUSE_SOFT = 1
 
 
 def in_parallel(tasks: Sequence[Callable[[], object]]) -> list[object]:

@@ -535,10 +535,7 @@ void transposed_product(const std::vector<std::vector<Tensor>>& a, const Tensor&
           }
       for (int64_t j = 0; j < M; j += 64) {
         uint32_t lanes[4];
-        for (int64_t q = 0; q < 4; ++q) {
-          const int64_t width = std::clamp<int64_t>(M - j - 16 * q, 0, 16);
-          lanes[q] = width == 16 ? 0xFFFFu : (1u << width) - 1u;
-        }
+        for (int64_t q = 0; q < 4; ++q) lanes[q] = tail_mask(std::max<int64_t>(M - j - 16 * q, 0));
         const float* bj = pb + s0 * ldb + j;
         int64_t first = 0;  // the block's first row of out
         for (size_t q = 0; q < blocks.size(); first += widths[q], ++q)

@@ -116,9 +116,7 @@ def unpack_sequence(packed: Tensor, p: Packing, zero_output_for_mask: bool, reve
         return out.index_copy_(0, position, packed).view(n, steps, -1)
     seen = p.processing_mask.cumsum(1)
     index = _packed_position(p).gather(1, (seen - 1).clamp(min=0))
-    keep = seen > 0
-    if zero_output_for_mask:
-        keep = keep & p.processing_mask
+    keep = seen > 0  # masked steps repeat the last valid output (zeros took the scatter above)
     if reverse:
         index, keep = index.flip(1), keep.flip(1)
     out = packed.index_select(0, index.flatten()).view(n, steps, -1)
