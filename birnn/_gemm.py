@@ -22,7 +22,17 @@ from types import ModuleType
 import torch
 from torch import Tensor
 
-__all__ = ["linear", "linear_grads", "matmul", "matmul_add", "onednn_available", "tiled_ok", "transposed_matmul", "use_onednn"]
+__all__ = [
+    "linear",
+    "linear_grads",
+    "matmul",
+    "matmul_add",
+    "matmul_into",
+    "onednn_available",
+    "tiled_ok",
+    "transposed_matmul",
+    "use_onednn",
+]
 
 _ENABLED = True
 
@@ -153,6 +163,28 @@ def transposed_matmul(
             sums.add_(b.sum(0))
         else:
             torch.sum(b, 0, out=sums)
+    return out
+
+
+def matmul_into(a: Tensor, b_t: Tensor, out: Tensor, accumulate: bool = False) -> Tensor:
+    """``out = a @ b_t.T`` (``out += a @ b_t.T`` with ``accumulate``) for ``a`` ``(M, K)``, ``b_t`` ``(N, K)``
+    and a preallocated ``out`` ``(M, N)`` (any row stride: a block of rows of a larger result); no autograd.
+
+    On the tiled product where ``tiled_ok(a, out)`` (it packs ``b_t`` into panels itself), ``torch.mm``
+    otherwise.
+
+    Example:
+        >>> a, b, out = torch.randn(4, 3), torch.randn(5, 3), torch.ones(4, 5)
+        >>> torch.allclose(matmul_into(a, b, out, accumulate=True), 1 + a @ b.T, atol=1e-5)
+        True
+    """
+    module = _tiled_module(a, out)
+    if module is not None:
+        module.product(a, b_t.t(), out, accumulate)
+    elif accumulate:
+        out.addmm_(a, b_t.t())
+    else:
+        torch.mm(a, b_t.t(), out=out)
     return out
 
 

@@ -97,6 +97,34 @@ def test_transposed_matmul_reads_column_blocks_of_row_pieces(tiled, accumulate):
     torch.testing.assert_close(sums, b.sum(0) + (sums_before if accumulate else 0), atol=1e-4, rtol=1e-5)
 
 
+@pytest.mark.parametrize("tiled", [True, False], ids=["tiled", "torch"])
+@pytest.mark.parametrize("rows, k, m", [(3200, 512, 256), (7, 5, 20), (0, 3, 4), (9, 130, 65), (5, 0, 17)], ids=str)
+def test_matmul_into_writes_and_accumulates_a_block_of_rows(rows, k, m, tiled):
+    """``out (+)= a @ b_t.T`` into rows of a wider, taller result (row strides of a, b_t and out that are
+    not their widths), tails of rows (not a multiple of 4) and columns (not of 64), no rows, K = 0;
+    nothing outside the block is touched."""
+    if tiled and not _tiled_here():
+        pytest.skip("no tiled product here (it needs the compiled kernels and AVX-512)")
+    g = torch.Generator().manual_seed(rows + k + m)
+    a = torch.randn(rows, k + 3, generator=g)[:, 1 : 1 + k]
+    b_t = torch.randn(m, k + 2, generator=g)[:, :k]
+    whole = torch.randn(rows + 4, m + 6, generator=g)
+    block = whole[2 : 2 + rows, 3 : 3 + m]
+    outside = whole.clone()
+    before = block.clone()
+    with _native.use_tiled(tiled), threads(1):
+        assert _gemm.tiled_ok(a, block) == tiled
+        _gemm.matmul_into(a, b_t, block, accumulate=True)
+        accumulated = block.clone()
+        _gemm.matmul_into(a, b_t, block)
+    want = a @ b_t.T
+    scale = max(1.0, want.abs().max().item() if want.numel() else 0.0)
+    torch.testing.assert_close(accumulated, before + want, atol=1e-5 * scale, rtol=0)
+    torch.testing.assert_close(block, want, atol=1e-5 * scale, rtol=0)
+    outside[2 : 2 + rows, 3 : 3 + m] = block
+    assert torch.equal(whole, outside)
+
+
 def test_transposed_matmul_refuses_pieces_that_do_not_cover_b():
     b = torch.randn(6, 4)
     with pytest.raises(ValueError, match="pieces hold 5 rows, b has 6"):

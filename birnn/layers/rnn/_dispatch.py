@@ -23,7 +23,11 @@ Both directions of a ``Bidirectional`` run at the same time on two threads, forw
 (``_concurrent``), at inference too: on the CPU two one-directional kernel calls on one core each beat
 one bidirectional call on both (oneDNN parallelises each step's small product poorly; ~3 % in the
 benchmark's inference case). On a GPU, and while tracing, a standard pair at inference is one
-bidirectional PyTorch call.
+bidirectional PyTorch call. Two directions on the sequence kernels are one ``_scan`` call instead, whose
+two jobs run on the two threads: packing, unpacking and merging stay on the calling thread (on two
+threads their Python would take turns on the GIL: ~0.5 ms at each start of a layer), and the input
+gradient of a sequence both directions read is one sum over both, half the rows per thread (no
+addition of two gradients afterwards).
 
 While tracing or compiling (``torch.jit.trace``, ``torch.onnx.export``, ``torch.compile``) only
 ``"fused"`` or ``"loop"`` is chosen. ``choose(layer, ...)`` is the single, explicit predicate; ``reason_for_loop`` says why a call
@@ -371,15 +375,18 @@ def run_pair(forward: RNN, backward: RNN, calls: list[Call]) -> list[Result]:
     """Both directions of a ``Bidirectional``, sequences in input time order.
 
     Inference on a standard pair off the CPU (or while tracing) is one bidirectional PyTorch kernel call
-    (``_one_call``); otherwise the two
-    directions run concurrently on two threads, forward and backward (``_concurrent``), each on its
-    own kernel, unless dropout draws random numbers (kept sequential to stay reproducible).
+    (``_one_call``); two sequence-kernel directions are one ``run_scan`` call (its jobs run on two
+    threads, and input dropout is drawn on this thread, in order); otherwise the two directions run
+    concurrently on two threads, forward and backward (``_concurrent``), each on its own kernel, unless
+    dropout draws random numbers (kept sequential to stay reproducible).
     """
     layers = [forward, backward]
     kernels = [kernel_for(forward, calls[0]), kernel_for(backward, calls[1])]
     tracing = torch.jit.is_tracing() or torch.compiler.is_compiling()
     if kernels == ["fused", "fused"] and _fusable_pair(forward, backward, calls) and _one_call(layers, calls, tracing):
         return run_fused(layers, calls, aligned=True)
+    if kernels == ["scan", "scan"]:  # one autograd call whose jobs run on two threads (``_scan.scan``)
+        return run_scan(layers, calls, aligned=True)
     if tracing or _draws_random_numbers(layers, calls):
         return [run(layer, call, aligned=True) for layer, call in zip(layers, calls)]
 

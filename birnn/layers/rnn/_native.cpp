@@ -606,6 +606,24 @@ void rows_product(const float* a, int64_t lda, int64_t n, const Panels& b, float
   });
 }
 
+// out (S, M) [+]= a (S, K) @ b (K, M) on the tiled product (b packed into panels first; a and out with unit
+// column stride and any row stride, b any strides; one thread). The input gradient of a layer whose two
+// directions read the same sequence: each thread takes half the rows, both directions' products summed.
+void product(const Tensor& a, const Tensor& b, Tensor& out, bool accumulate) {
+  TORCH_CHECK(a.dim() == 2 && b.dim() == 2 && out.dim() == 2 && a.size(1) == b.size(0) && out.size(0) == a.size(0) &&
+                  out.size(1) == b.size(1) && a.stride(1) == 1 && out.stride(1) == 1 &&
+                  a.scalar_type() == at::kFloat && b.scalar_type() == at::kFloat && out.scalar_type() == at::kFloat,
+              "birnn native kernels: product takes float32 a (S, K), b (K, M) and out (S, M), a and out with unit ",
+              "column stride; got ", a.sizes(), ", ", b.sizes(), " and ", out.sizes());
+#if BIRNN_TILED
+  pybind11::gil_scoped_release no_gil;
+  const Panels panels = pack(b, 1, b.size(1));
+  rows_product(a.data_ptr<float>(), a.stride(0), a.size(0), panels, out.data_ptr<float>(), out.stride(0), accumulate);
+#else
+  TORCH_CHECK(false, "birnn native kernels: the tiled products need AVX-512 (tiled_available() is false)");
+#endif
+}
+
 // ------------------------------------------------------------------------------ element-wise steps
 // One step's element-wise work on n rows of U units; the time loops below call these between their
 // matrix multiplies. Pointers are to contiguous row blocks; restrict lets the compiler vectorise.
@@ -1111,6 +1129,7 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("tiled_available", &tiled_available);
   m.def("set_tiled", &set_tiled);
   m.def("use_tiled", &use_tiled);
+  m.def("product", &product, pybind11::arg("a"), pybind11::arg("b"), pybind11::arg("out"), pybind11::arg("accumulate"));
   m.def("transposed_product", &transposed_product, pybind11::arg("a"), pybind11::arg("b"), pybind11::arg("out"),
         pybind11::arg("accumulate"), pybind11::arg("sums") = pybind11::none());
 }

@@ -37,6 +37,7 @@ from torch import Tensor
 from ... import _gemm, activations
 from ..._autograd import keeps_graph
 from . import _native
+from ._concurrent import in_parallel
 from ._packing import every_row_runs
 
 __all__ = ["DERIVATIVES", "Job", "scan", "lstm_scan", "gru_scan", "simple_scan"]
@@ -468,20 +469,60 @@ _JOINT_KERNEL_GRADS = frozenset({"lstm", "simple"})
 gradients come from one pass over it (``_weight_grad``'s ``inputs``)."""
 
 
-def _run_backward(job: Job, saved: tuple, grads: tuple, wants: tuple[bool, ...], last_use: bool) -> tuple:
+def _run_backward(job: Job, saved: tuple, grads: tuple, wants: tuple[bool, ...], last_use: bool,
+                  input_grad: bool = True) -> tuple[tuple, tuple[Tensor, Tensor] | None]:
+    """The job's input gradients, and (for a projecting job) its pre-activation gradient with the input
+    kernel. ``input_grad=False``: the packed inputs' gradient is left to the caller (``_summed_input_grad``)."""
     if not job.projects:
-        return _BACKWARD[job.kind](saved, *grads, last_use=last_use, **job.activations)
+        return _BACKWARD[job.kind](saved, *grads, last_use=last_use, **job.activations), None
     inner, x, input_kernel = saved
+    want_dx = wants[0] and input_grad
     if job.kind in _JOINT_KERNEL_GRADS and wants[-2]:
         flat = x.reshape(-1, x.shape[-1])
         d_bias = flat.new_empty(input_kernel.shape[1]) if wants[-1] else None
         d_xp, *states, kernels = _BACKWARD[job.kind](inner, *grads, last_use=last_use, inputs=flat, sums=d_bias,
                                                      **job.activations)
-        dx = _gemm.linear_grads(x, input_kernel, d_xp, (wants[0], False, False))[0]
-        return (dx, *states, kernels[flat.shape[1] :], kernels[: flat.shape[1]], d_bias)
+        dx = _gemm.linear_grads(x, input_kernel, d_xp, (want_dx, False, False))[0]
+        return (dx, *states, kernels[flat.shape[1] :], kernels[: flat.shape[1]], d_bias), (d_xp, input_kernel)
     d_xp, *rest = _BACKWARD[job.kind](inner, *grads, last_use=last_use, **job.activations)
-    dx, d_kernel, d_bias = _gemm.linear_grads(x, input_kernel, d_xp, (wants[0], wants[-2], wants[-1]))
-    return (dx, *rest, d_kernel, d_bias)
+    dx, d_kernel, d_bias = _gemm.linear_grads(x, input_kernel, d_xp, (want_dx, wants[-2], wants[-1]))
+    return (dx, *rest, d_kernel, d_bias), (d_xp, input_kernel)
+
+
+def _same_input(a: Tensor, b: Tensor) -> bool:
+    """``a`` and ``b`` are the same tensor, or the same view of one base (the two directions' packings of
+    one unmasked time-major sequence)."""
+    return a is b or (
+        a._base is not None
+        and a._base is b._base
+        and (a.data_ptr(), a.shape, a.stride()) == (b.data_ptr(), b.shape, b.stride())
+    )
+
+
+def _one_input(jobs: list[Job], saved: list[tuple], wants: list[tuple[bool, ...]]) -> bool:
+    """Every job projects the very same packed inputs and wants their gradient: then one sum over the jobs
+    serves them all (``_summed_input_grad``), instead of one gradient per job and an addition of them."""
+    if len(jobs) < 2 or not all(job.projects and job_wants[0] for job, job_wants in zip(jobs, wants)):
+        return False
+    first = saved[0][1]
+    return all(_same_input(first, job_saved[1]) for job_saved in saved[1:])
+
+
+def _summed_input_grad(parts: list[tuple[Tensor, Tensor]], like: Tensor) -> Tensor:
+    """``sum_j d_j @ kernel_j^T`` for the jobs' pre-activation gradients ``d_j`` ``(S, G_j)`` and input kernels
+    ``(F, G_j)``, shaped like the packed inputs ``like``: each thread writes half the rows (every job's
+    product accumulated in place), so the sum costs no pass of its own and the two threads share the work
+    evenly whichever direction finished its time loop first."""
+    rows, features = parts[0][0].shape[0], parts[0][1].shape[0]
+    out = parts[0][0].new_empty(rows, features)
+
+    def fill(start: int, stop: int) -> None:
+        for j, (d, kernel) in enumerate(parts):
+            _gemm.matmul_into(d[start:stop], kernel, out[start:stop], accumulate=j > 0)
+
+    half = rows // 2
+    in_parallel([functools.partial(fill, 0, half), functools.partial(fill, half, rows)])
+    return out.view_as(like)
 
 
 class _Scan(torch.autograd.Function):
@@ -489,7 +530,7 @@ class _Scan(torch.autograd.Function):
     def forward(ctx, jobs, *tensors):  # type: ignore[override]
         ctx.set_materialize_grads(False)  # an unused output's gradient stays None (no (S, U) block of zeros)
         groups = _split(tensors, [job.arity for job in jobs])
-        results = [_run_forward(job, group) for job, group in zip(jobs, groups)]
+        results = in_parallel([functools.partial(_run_forward, job, group) for job, group in zip(jobs, groups)])
         ctx.jobs, ctx.saved = jobs, [saved for _, saved in results]
         return tuple(t for outputs, _ in results for t in outputs)
 
@@ -503,17 +544,23 @@ class _Scan(torch.autograd.Function):
             )
         last_use = not keeps_graph()  # no second backward can come: saved buffers may be reused, then freed
         wants = _split(ctx.needs_input_grad[1:], [job.arity for job in ctx.jobs])
-        results = [
-            _run_backward(job, saved, group, job_wants, last_use)
+        one_input = _one_input(ctx.jobs, ctx.saved, wants)
+        results = in_parallel([
+            functools.partial(_run_backward, job, saved, group, job_wants, last_use, not one_input)
             for job, saved, group, job_wants in zip(ctx.jobs, ctx.saved, groups, wants)
-        ]
+        ])
+        grads_out = [list(job_grads) for job_grads, _ in results]
+        if one_input:  # the first job's input takes the sum, the others' (the same tensor) nothing
+            grads_out[0][0] = _summed_input_grad([pre for _, pre in results], ctx.saved[0][1])
         if last_use:  # free the saved activations now, like PyTorch's own functions
             ctx.saved = None
-        return (None, *(g for result in results for g in result))
+        return (None, *(g for job_grads in grads_out for g in job_grads))
 
 
 def scan(jobs: list[Job], tensors: list[list[Tensor | None]]) -> list[tuple[Tensor, ...]]:
-    """Run recurrences (one per job) in one autograd call.
+    """Run recurrences (one per job) in one autograd call; two jobs run on two threads (``in_parallel``:
+    one core each, forward and backward), and when both project the very same packed inputs their
+    gradient is one sum (``_summed_input_grad``).
 
     Returns, per job, ``(hs, h_final)`` or ``(hs, h_final, c_final)``.
 

@@ -196,6 +196,8 @@ def test_bidirectional_pairs_match_separate_loops(monkeypatch, make_backward, gr
             expected = sorted((_dispatch.kernel_for(d, d.prepare_call(x, None, mask, None, None)), 1) for d in bi._directions)
         elif grad and native and _native.available():  # training on the CPU: the compiled sequence kernels
             expected = [("scan", 1), ("scan", 1)]
+    if expected == [("scan", 1), ("scan", 1)]:  # two sequence-kernel directions: one call, two threads
+        expected = [("scan", 2)]
     assert sorted(taken) == expected
     want = reference(x, mask=mask)
     for a, b in zip(got, want):
@@ -290,6 +292,49 @@ def test_stacked_bidirectional_training_moves_no_sequence_between_layers():
     reference.build(x.shape)
     reference.set_weights(first.get_weights())
     torch.testing.assert_close(y, reference(x), atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("native", [True, False], ids=["compiled", "python"])
+@pytest.mark.parametrize("masked, input_grad", [(False, True), (True, True), (False, False)], ids=str)
+def test_a_sequence_kernel_pair_runs_on_two_threads_and_sums_one_input_gradient(monkeypatch, masked, input_grad, native):
+    """Both directions on the sequence kernels are one autograd call whose jobs run on two threads,
+    forward and backward. When they read the very same packed inputs (no mask: both pack the sequence as
+    one time-major view) and its gradient is wanted, it is one sum over both directions, half the rows per
+    thread, instead of two gradients and an addition; with a mask (two packings) or no input gradient,
+    each direction takes its own. Either way the gradients equal separate step loops'."""
+    import threading
+
+    from birnn.layers import Bidirectional
+    from birnn.layers.rnn import _scan
+
+    ran, summed = [], []
+    for name, record in (("_run_forward", ran), ("_run_backward", ran)):
+        original = getattr(_scan, name)
+        monkeypatch.setattr(
+            _scan, name, lambda *a, original=original, record=record, **k: record.append(threading.get_ident()) or original(*a, **k)
+        )
+    real_sum = _scan._summed_input_grad
+    monkeypatch.setattr(_scan, "_summed_input_grad", lambda *a: summed.append(a) or real_sum(*a))
+    layer = Bidirectional(LSTM(U, activation="relu", return_sequences=True), merge_mode="sum")  # relu: scan either way
+    reference = Bidirectional(LSTM(U, activation="relu", return_sequences=True, use_cudnn=False), merge_mode="sum")
+    time_major = torch.randn(T, N, F, requires_grad=input_grad)  # a stacked layer's input: packed in place
+    x = time_major.transpose(0, 1)
+    for each in (layer, reference):
+        each.build(x.shape)
+    reference.set_weights(layer.get_weights())
+    mask = torch.tensor(MASKS["holes"], dtype=torch.bool) if masked else None
+    with _native.use_native(native):
+        y = layer(x, mask=mask)
+        wrt = [time_major, *layer.weights] if input_grad else layer.weights
+        grads = torch.autograd.grad((y * torch.arange(y.numel()).view_as(y).sin()).sum(), wrt)
+    want = reference(x, mask=mask)
+    ref_wrt = [time_major, *reference.weights] if input_grad else reference.weights
+    ref_grads = torch.autograd.grad((want * torch.arange(want.numel()).view_as(want).sin()).sum(), ref_wrt)
+    torch.testing.assert_close(y, want, atol=1e-5, rtol=0)
+    for a, b in zip(grads, ref_grads):
+        torch.testing.assert_close(a, b, atol=1e-4, rtol=0)
+    assert len(ran) == 4 and len(set(ran)) == (2 if torch.get_num_threads() > 1 else 1)
+    assert len(summed) == (1 if input_grad and not masked else 0)
 
 
 @pytest.mark.parametrize("native", [True, False], ids=["compiled", "python"])
