@@ -293,7 +293,9 @@ class Bidirectional(Layer):
             for direction, direction_states in zip(self._directions, states):
                 direction._check_inputs(sequences)
                 calls.append(direction.prepare_call(sequences, direction_states, mask, training, constants))
-            results = _dispatch.run_pair(self.forward_layer, self.backward_layer, calls)
+            results = _dispatch.run_pair(
+                self.forward_layer, self.backward_layer, calls, concatenated=self.merge_mode == "concat"
+            )
             return (self.forward_layer.finish_call(results[0]), self.backward_layer.finish_call(results[1])), True
         outputs = tuple(
             d(sequences, **self._direction_kwargs(d, s, mask, training, constants)) for d, s in zip(self._directions, states)

@@ -307,12 +307,20 @@ def _scan_result(layer: RNN, outputs: tuple[Tensor, ...], packing: Packing, alig
     return last, sequence, final
 
 
-def run_scan(layers: list[RNN], calls: list[Call], aligned: bool = False) -> list[Result]:
-    """The sequence kernels, one or two directions in one autograd call."""
+def run_scan(layers: list[RNN], calls: list[Call], aligned: bool = False, concatenated: bool = False) -> list[Result]:
+    """The sequence kernels, one or two directions in one autograd call.
+
+    ``concatenated``: the caller concatenates the output sequences (a ``Bidirectional``'s ``"concat"``); when
+    every direction returns sequences without a mask, they are written into the column blocks of one output,
+    so the concatenation is a view of it (``_merge``) instead of a copy.
+    """
     if _compiled_training(calls[0].sequences):
         _heap.keep_freed_memory()  # a training loop reallocates the same buffers every step
     prepared = [_scan_job(layer, call) for layer, call in zip(layers, calls)]
-    outputs = scan([job for job, _, _ in prepared], [tensors for _, tensors, _ in prepared])
+    joint = concatenated and len(layers) > 1 and all(
+        layer.return_sequences and packing.source is None for layer, (_, _, packing) in zip(layers, prepared)
+    )
+    outputs = scan([job for job, _, _ in prepared], [tensors for _, tensors, _ in prepared], joint)
     return [_scan_result(layer, out, p, aligned) for layer, out, (_, _, p) in zip(layers, outputs, prepared)]
 
 
@@ -371,12 +379,13 @@ def _unique(tensors: list[Tensor]) -> list[Tensor]:
     return [t for t in tensors if not (id(t) in seen or seen.add(id(t)))]
 
 
-def run_pair(forward: RNN, backward: RNN, calls: list[Call]) -> list[Result]:
+def run_pair(forward: RNN, backward: RNN, calls: list[Call], concatenated: bool = False) -> list[Result]:
     """Both directions of a ``Bidirectional``, sequences in input time order.
 
     Inference on a standard pair off the CPU (or while tracing) is one bidirectional PyTorch kernel call
     (``_one_call``); two sequence-kernel directions are one ``run_scan`` call (its jobs run on two
-    threads, and input dropout is drawn on this thread, in order); otherwise the two directions run
+    threads, and input dropout is drawn on this thread, in order; ``concatenated``: see ``run_scan``);
+    otherwise the two directions run
     concurrently on two threads, forward and backward (``_concurrent``), each on its own kernel, unless
     dropout draws random numbers (kept sequential to stay reproducible).
     """
@@ -386,7 +395,7 @@ def run_pair(forward: RNN, backward: RNN, calls: list[Call]) -> list[Result]:
     if kernels == ["fused", "fused"] and _fusable_pair(forward, backward, calls) and _one_call(layers, calls, tracing):
         return run_fused(layers, calls, aligned=True)
     if kernels == ["scan", "scan"]:  # one autograd call whose jobs run on two threads (``_scan.scan``)
-        return run_scan(layers, calls, aligned=True)
+        return run_scan(layers, calls, aligned=True, concatenated=concatenated)
     if tracing or _draws_random_numbers(layers, calls):
         return [run(layer, call, aligned=True) for layer, call in zip(layers, calls)]
 

@@ -19,7 +19,9 @@ def _concat(y: Tensor, y_rev: Tensor) -> Tensor:
     """``cat([y, y_rev], -1)``, without a copy when it can be a view.
 
     When both are the two adjacent halves of the last axis of one tensor (PyTorch's bidirectional
-    kernel output, batch-first or time-major) the result is that tensor's view over both halves.
+    kernel output, batch-first or time-major; the sequence kernels' joint output of two directions) the
+    result is that tensor's view over both halves: a reshape of it where it is all of that tensor's
+    memory in time-major order (as_strided's backward would zero and copy a whole gradient).
     Time-major sequences seen batch-first (the sequence kernels' outputs) are concatenated in that
     memory order, so the next layer reads the result time-major without a copy.
     """
@@ -34,10 +36,24 @@ def _concat(y: Tensor, y_rev: Tensor) -> Tensor:
         and y_rev.storage_offset() == y.storage_offset() + y.shape[-1]
     ):
         both = base.as_strided((*y.shape[:-1], y.shape[-1] + y_rev.shape[-1]), y.stride(), y.storage_offset())
-        return base if both.shape == base.shape and both.stride() == base.stride() else both
+        if both.shape == base.shape and both.stride() == base.stride():
+            return base
+        if both.dim() == 3 and _all_of_time_major(both, base):  # plain views: their backward moves no memory
+            return base.view(both.transpose(0, 1).shape).transpose(0, 1)
+        return both
     if y.dim() == 3 and y.transpose(0, 1).is_contiguous() and y_rev.transpose(0, 1).is_contiguous():
         return torch.cat([y.transpose(0, 1), y_rev.transpose(0, 1)], dim=-1).transpose(0, 1)
     return torch.cat([y, y_rev], dim=-1)
+
+
+def _all_of_time_major(both: Tensor, base: Tensor) -> bool:
+    """``both`` ``(N, T, C)`` is exactly the memory of the contiguous ``base``, laid out time-major."""
+    return (
+        base.is_contiguous()
+        and both.numel() == base.numel()
+        and both.storage_offset() == base.storage_offset()
+        and both.transpose(0, 1).is_contiguous()
+    )
 
 
 MERGE_MODES: dict[str, MergeFn] = {

@@ -629,18 +629,18 @@ void product(const Tensor& a, const Tensor& b, Tensor& out, bool accumulate) {
 // matrix multiplies. Pointers are to contiguous row blocks; restrict lets the compiler vectorise.
 
 // z (n, 4U): pre-activations in (x, when given, is added first), activated gates (i, f, g, o) out;
-// then c and h. The standard activations (sigmoid, tanh) take one pass over each row, the others
+// then c and h (h's rows ldh apart: a column block of a wider output). The standard activations (sigmoid, tanh) take one pass over each row, the others
 // one pass per gate block and activation.
 template <typename T>
 void lstm_cell_forward(T* __restrict z, const T* __restrict x, const T* __restrict c_prev, T* __restrict c,
-                       T* __restrict tc, T* __restrict h, int64_t n, int64_t U, int64_t sigma, int64_t phi) {
+                       T* __restrict tc, T* __restrict h, int64_t ldh, int64_t n, int64_t U, int64_t sigma, int64_t phi) {
   if (x != nullptr)
     for (int64_t j = 0; j < n * 4 * U; ++j) z[j] += x[j];
   if (sigma == SIGMOID && phi == TANH) {
     for (int64_t r = 0; r < n; ++r) {
       T* __restrict g = z + r * 4 * U;
       const T* __restrict cp = c_prev + r * U;
-      T *__restrict cr = c + r * U, *__restrict hr = h + r * U;
+      T *__restrict cr = c + r * U, *__restrict hr = h + r * ldh;
       over_units<T>(U, [&](auto lane) {
         const auto i = sigmoid_of(lane.load(g)), f = sigmoid_of(lane.load(g + U)),
                    cand = tanh_of(lane.load(g + 2 * U)), o = sigmoid_of(lane.load(g + 3 * U));
@@ -671,7 +671,7 @@ void lstm_cell_forward(T* __restrict z, const T* __restrict x, const T* __restri
   for (int64_t r = 0; r < n; ++r) {
     const T* o = z + r * 4 * U + 3 * U;
     const T* tr = tc + r * U;
-    T* hr = h + r * U;
+    T* hr = h + r * ldh;
 #pragma omp simd
     for (int64_t j = 0; j < U; ++j) hr[j] = o[j] * tr[j];
   }
@@ -844,10 +844,12 @@ struct Upstream {
 // input_kernel (F, 4U) and bias (4U, optional): xp is then the packed inputs (S, F) themselves, projected
 // step by step inside the tiled product ([x_t | h] @ [W; U], bias as the addend); the whole-sequence
 // projection, its (S, 4U) buffer and the pass that reads it back disappear. Tiled product only.
+// out (S, U, optional): hs is written there and returned (unit column stride, any row stride: one
+// direction's column block of a Bidirectional's concatenated output, which then needs no concatenation).
 std::vector<Tensor> lstm_forward(const Tensor& xp, const Tensor& h0, const Tensor& c0, const Tensor& kernel,
                                  const std::vector<int64_t>& sizes, const std::vector<int64_t>& offsets, int64_t sigma,
                                  int64_t phi, bool in_place, const c10::optional<Tensor>& input_kernel,
-                                 const c10::optional<Tensor>& bias) {
+                                 const c10::optional<Tensor>& bias, const c10::optional<Tensor>& out) {
   pybind11::gil_scoped_release no_gil;
   const int64_t S = xp.size(0), N = h0.size(0), U = h0.size(1);
   const bool projects = input_kernel.has_value() && input_kernel->defined();
@@ -861,8 +863,15 @@ std::vector<Tensor> lstm_forward(const Tensor& xp, const Tensor& h0, const Tenso
     TORCH_CHECK(!(bias.has_value() && bias->defined()) || (bias->dim() == 1 && bias->size(0) == 4 * U),
                 "birnn native kernels: lstm_forward's bias is (4U) = (", 4 * U, "), got ", bias->sizes());
   }
-  Tensor gates = in_place && !projects ? xp : at::empty({S, 4 * U}, xp.options()), hs = at::empty({S, U}, xp.options()),
-         cs = at::empty({S, U}, xp.options()), tc = at::empty({N, U}, xp.options());
+  const bool into = out.has_value() && out->defined();
+  TORCH_CHECK(!into || (out->dim() == 2 && out->size(0) == S && out->size(1) == U && out->stride(1) == 1 &&
+                        out->scalar_type() == xp.scalar_type()),
+              "birnn native kernels: lstm_forward writes its outputs into a (S, U) = (", S, ", ", U,
+              ") block with unit column stride of the inputs' dtype, got ", into ? out->sizes() : at::IntArrayRef{});
+  Tensor gates = in_place && !projects ? xp : at::empty({S, 4 * U}, xp.options()),
+         hs = into ? *out : at::empty({S, U}, xp.options()), cs = at::empty({S, U}, xp.options()),
+         tc = at::empty({N, U}, xp.options());
+  const int64_t ldh = hs.stride(0);
   if (use_tiled(xp)) {
     Panels panels = pack(projects ? at::cat({*input_kernel, kernel}) : kernel, 4, U);
     panels.lead = F;
@@ -872,14 +881,15 @@ std::vector<Tensor> lstm_forward(const Tensor& xp, const Tensor& h0, const Tenso
     const float* b = bias_row.defined() ? bias_row.data_ptr<float>() : nullptr;
     for (size_t t = 0; t < sizes.size(); ++t) {
       const int64_t off = offsets[t];
-      const float* h_prev = t == 0 ? h0.data_ptr<float>() : h + offsets[t - 1] * U;
+      const int64_t ld_prev = t == 0 ? U : ldh;  // h0 is contiguous
+      const float* h_prev = t == 0 ? h0.data_ptr<float>() : h + offsets[t - 1] * ldh;
       const float* c_prev = t == 0 ? c0.data_ptr<float>() : c + offsets[t - 1] * U;
       for_row_blocks(sizes[t], [&](int64_t r0, int64_t R) {
         const int64_t row = off + r0;
-        if (projects) product_rows({x + row * F, F}, h_prev + r0 * U, U, R, panels, b, 0, g + row * 4 * U, 4 * U);
-        else product_rows({}, h_prev + r0 * U, U, R, panels, x + row * 4 * U, 4 * U, g + row * 4 * U, 4 * U);
-        lstm_cell_forward<float>(g + row * 4 * U, nullptr, c_prev + r0 * U, c + row * U, scratch + r0 * U, h + row * U, R, U,
-                                 sigma, phi);
+        if (projects) product_rows({x + row * F, F}, h_prev + r0 * ld_prev, ld_prev, R, panels, b, 0, g + row * 4 * U, 4 * U);
+        else product_rows({}, h_prev + r0 * ld_prev, ld_prev, R, panels, x + row * 4 * U, 4 * U, g + row * 4 * U, 4 * U);
+        lstm_cell_forward<float>(g + row * 4 * U, nullptr, c_prev + r0 * U, c + row * U, scratch + r0 * U, h + row * ldh, ldh,
+                                 R, U, sigma, phi);
       });
     }
     return {hs, cs, gates};
@@ -894,7 +904,7 @@ std::vector<Tensor> lstm_forward(const Tensor& xp, const Tensor& h0, const Tenso
     AT_DISPATCH_FLOATING_TYPES(xp.scalar_type(), "lstm_forward", [&] {
       lstm_cell_forward(mut<scalar_t>(gates, off, 4 * U), in_place ? nullptr : ptr<scalar_t>(xp, off, 4 * U),
                         ptr<scalar_t>(c_prev, 0, U), mut<scalar_t>(cs, off, U), mut<scalar_t>(tc, 0, U),
-                        mut<scalar_t>(hs, off, U), n, U, sigma, phi);
+                        mut<scalar_t>(hs, off, ldh), ldh, n, U, sigma, phi);
     });
   }
   return {hs, cs, gates};
@@ -1120,7 +1130,7 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("lstm_forward", &lstm_forward, pybind11::arg("xp"), pybind11::arg("h0"), pybind11::arg("c0"),
         pybind11::arg("kernel"), pybind11::arg("sizes"), pybind11::arg("offsets"), pybind11::arg("sigma"),
         pybind11::arg("phi"), pybind11::arg("in_place"), pybind11::arg("input_kernel") = pybind11::none(),
-        pybind11::arg("bias") = pybind11::none());
+        pybind11::arg("bias") = pybind11::none(), pybind11::arg("out") = pybind11::none());
   m.def("lstm_backward", &lstm_backward);
   m.def("gru_forward", &gru_forward);
   m.def("gru_backward", &gru_backward);

@@ -230,9 +230,10 @@ def _weight_grad(layout: _Layout, hs: Tensor, h0: Tensor, *d_pre: Tensor, sums: 
     return out
 
 
-def _lstm_forward(xp, h0, c0, kernel, *, layout, sigma, phi, owned, input_kernel=None, bias=None):
+def _lstm_forward(xp, h0, c0, kernel, *, layout, sigma, phi, owned, input_kernel=None, bias=None, out=None):
     """``input_kernel``, ``bias``: ``xp`` is the packed inputs, projected inside the compiled loop
-    (only where ``_projects_in_loop`` allows it)."""
+    (only where ``_projects_in_loop`` allows it). ``out``: an ``(S, U)`` block (unit column stride) that
+    receives ``hs``, which is then that block."""
     n_rows, u = h0.shape
     native = _compiled(xp, h0, c0, kernel)
     if native is not None:
@@ -240,13 +241,14 @@ def _lstm_forward(xp, h0, c0, kernel, *, layout, sigma, phi, owned, input_kernel
         hs, cs, gates = native.lstm_forward(xp.contiguous(), h0.contiguous(), c0.contiguous(), kernel.contiguous(),
                                             layout.sizes, layout.offsets, ids[sigma], ids[phi], owned,
                                             None if input_kernel is None else input_kernel.contiguous(),
-                                            None if bias is None else bias.contiguous())
+                                            None if bias is None else bias.contiguous(), out)
         outputs = (hs, layout.final(hs, h0), layout.final(cs, c0))
         return outputs, (native, layout, h0, c0, kernel, hs, cs, None, gates)
     kernel_t = kernel.t().contiguous()
     total = xp.shape[0]
     gates = torch.empty_like(xp)
-    cs, tcs, hs = (xp.new_empty(total, u) for _ in range(3))
+    cs, tcs = xp.new_empty(total, u), xp.new_empty(total, u)
+    hs = xp.new_empty(total, u) if out is None else out
     h_prev, c_prev = h0, c0
     for n, s in layout.steps:
         z = _gemm.matmul_add(h_prev[:n], kernel_t, xp[s])
@@ -452,16 +454,25 @@ def _projects_in_loop(job: Job, x: Tensor) -> bool:
     return job.kind == "lstm" and native is not None and native.use_tiled(x)
 
 
-def _run_forward(job: Job, group: tuple) -> tuple[tuple[Tensor, ...], tuple]:
+def _run_forward(job: Job, group: tuple, out: Tensor | None = None) -> tuple[tuple[Tensor, ...], tuple]:
+    """The job's outputs and what its backward pass needs. ``out``: an ``(S, U)`` block that receives ``hs``
+    (the LSTM writes there directly; the others' ``hs`` is copied in, their saved one stays contiguous)."""
     kwargs = {"layout": job.layout(group[1]), **job.activations}
+    direct = {} if out is None or job.kind != "lstm" else {"out": out}
     if not job.projects:
-        return _FORWARD[job.kind](*group, owned=job.owned, **kwargs)
-    x, *core, input_kernel, bias = group
-    if _projects_in_loop(job, x):
-        outputs, saved = _lstm_forward(x, *core, owned=False, input_kernel=input_kernel, bias=bias, **kwargs)
+        outputs, saved = _FORWARD[job.kind](*group, owned=job.owned, **direct, **kwargs)
     else:
-        outputs, saved = _FORWARD[job.kind](_gemm.matmul(x, input_kernel.t(), bias), *core, owned=True, **kwargs)
-    return outputs, (saved, x, input_kernel)
+        x, *core, input_kernel, bias = group
+        if _projects_in_loop(job, x):
+            outputs, saved = _lstm_forward(x, *core, owned=False, input_kernel=input_kernel, bias=bias, **direct,
+                                           **kwargs)
+        else:
+            xp = _gemm.matmul(x, input_kernel.t(), bias)
+            outputs, saved = _FORWARD[job.kind](xp, *core, owned=True, **direct, **kwargs)
+        saved = (saved, x, input_kernel)
+    if out is not None and not direct:
+        outputs = (out.copy_(outputs[0]), *outputs[1:])
+    return outputs, saved
 
 
 _JOINT_KERNEL_GRADS = frozenset({"lstm", "simple"})
@@ -527,23 +538,30 @@ def _summed_input_grad(parts: list[tuple[Tensor, Tensor]], like: Tensor) -> Tens
 
 class _Scan(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, jobs, *tensors):  # type: ignore[override]
+    def forward(ctx, jobs, joint, *tensors):  # type: ignore[override]
         ctx.set_materialize_grads(False)  # an unused output's gradient stays None (no (S, U) block of zeros)
         groups = _split(tensors, [job.arity for job in jobs])
-        results = in_parallel([functools.partial(_run_forward, job, group) for job, group in zip(jobs, groups)])
-        ctx.jobs, ctx.saved = jobs, [saved for _, saved in results]
-        return tuple(t for outputs, _ in results for t in outputs)
+        widths = [group[1].shape[1] for group in groups]
+        both = groups[0][1].new_empty(sum(jobs[0].batch_sizes), sum(widths)) if joint else None
+        blocks = both.split(widths, dim=1) if joint else [None] * len(jobs)
+        results = in_parallel([
+            functools.partial(_run_forward, job, group, block) for job, group, block in zip(jobs, groups, blocks)
+        ])
+        ctx.jobs, ctx.saved, ctx.widths = jobs, [saved for _, saved in results], widths if joint else None
+        return (*(t for outputs, _ in results for t in outputs), *([both] if joint else []))
 
     @staticmethod
     def backward(ctx, *grads):  # type: ignore[override]
         groups = _split(grads, [job.outputs for job in ctx.jobs])
+        if ctx.widths is not None:  # the joint output's column blocks add to each job's hs gradient
+            groups = [(_added(group[0], block), *group[1:]) for group, block in zip(groups, _blocks(grads[-1], ctx.widths))]
         if ctx.saved is None:
             raise RuntimeError(
                 "Trying to backward through birnn's sequence kernel a second time; its saved activations were "
                 "freed after the first backward pass. Pass retain_graph=True to the first one."
             )
         last_use = not keeps_graph()  # no second backward can come: saved buffers may be reused, then freed
-        wants = _split(ctx.needs_input_grad[1:], [job.arity for job in ctx.jobs])
+        wants = _split(ctx.needs_input_grad[2:], [job.arity for job in ctx.jobs])
         one_input = _one_input(ctx.jobs, ctx.saved, wants)
         results = in_parallel([
             functools.partial(_run_backward, job, saved, group, job_wants, last_use, not one_input)
@@ -554,15 +572,25 @@ class _Scan(torch.autograd.Function):
             grads_out[0][0] = _summed_input_grad([pre for _, pre in results], ctx.saved[0][1])
         if last_use:  # free the saved activations now, like PyTorch's own functions
             ctx.saved = None
-        return (None, *(g for job_grads in grads_out for g in job_grads))
+        return (None, None, *(g for job_grads in grads_out for g in job_grads))
 
 
-def scan(jobs: list[Job], tensors: list[list[Tensor | None]]) -> list[tuple[Tensor, ...]]:
+def _blocks(t: Tensor | None, widths: list[int]) -> list[Tensor | None]:
+    return [None] * len(widths) if t is None else list(t.split(widths, dim=1))
+
+
+def _added(a: Tensor | None, b: Tensor | None) -> Tensor | None:
+    return b if a is None else a if b is None else a + b
+
+
+def scan(jobs: list[Job], tensors: list[list[Tensor | None]], joint: bool = False) -> list[tuple[Tensor, ...]]:
     """Run recurrences (one per job) in one autograd call; two jobs run on two threads (``in_parallel``:
     one core each, forward and backward), and when both project the very same packed inputs their
     gradient is one sum (``_summed_input_grad``).
 
-    Returns, per job, ``(hs, h_final)`` or ``(hs, h_final, c_final)``.
+    Returns, per job, ``(hs, h_final)`` or ``(hs, h_final, c_final)``. ``joint`` (jobs over the same
+    packed rows, ``S`` each): every job's ``hs`` is a column block of one ``(S, sum of U)`` output, in job
+    order (a ``Bidirectional``'s concatenation of two unmasked directions is then a view of it).
 
     Example:
         >>> xp, h0 = torch.randn(5, 8), torch.zeros(2, 2)
@@ -571,7 +599,7 @@ def scan(jobs: list[Job], tensors: list[list[Tensor | None]]) -> list[tuple[Tens
         >>> hs.shape, bool(torch.equal(h[0], hs[4])), bool(torch.equal(h[1], hs[3]))
         (torch.Size([5, 2]), True, True)
     """
-    flat = _Scan.apply(jobs, *(t for group in tensors for t in group))
+    flat = _Scan.apply(jobs, joint, *(t for group in tensors for t in group))
     return [tuple(group) for group in _split(flat, [job.outputs for job in jobs])]
 
 

@@ -11,6 +11,7 @@ import torch
 from birnn import _gemm
 from birnn.layers import GRU, LSTM, SimpleRNN
 from birnn.layers.rnn import _dispatch, _native, _packing
+from tests.harness import threads
 
 N, T, F, U = 4, 6, 3, 5
 MASKS = {
@@ -147,15 +148,69 @@ def test_scan_gradients_by_finite_differences(kind, activation_names, batch_size
         assert torch.autograd.gradcheck(fn, args)
 
 
+@pytest.mark.parametrize("native, tiled", [(True, True), (True, False), (False, False)], ids=["tiled", "mm", "python"])
+@pytest.mark.parametrize("kind", ["lstm", "gru", "simple"])
+def test_joint_output_is_the_directions_column_blocks_with_the_same_gradients(kind, native, tiled):
+    """``scan(..., joint=True)``: each job's ``hs`` is written into (the LSTM) or copied into (the others)
+    its column block of one output, in job order; outputs and gradients equal separate outputs whether
+    the loss reads the joint tensor, the jobs' own ``hs`` or both (their gradients add)."""
+    from birnn import activations
+    from birnn.layers.rnn import _scan
+
+    if tiled and not (_native.available() and _native.tiled_available()):
+        pytest.skip("no tiled product here (it needs the compiled kernels and AVX-512)")
+    fns = {"phi": activations.tanh} if kind == "simple" else {"sigma": activations.sigmoid, "phi": activations.tanh}
+    gates, units, sizes = {"lstm": 4, "gru": 3, "simple": 1}[kind], [5, 7], [3, 3, 3, 3]
+    g = torch.Generator().manual_seed(4)
+
+    def make(*shape):
+        return (torch.randn(*shape, generator=g) * 0.5).requires_grad_()
+
+    x = make(12, 6)
+    groups = []
+    for u, reverse in zip(units, (False, True)):
+        core = {"lstm": [make(3, u), make(3, u), make(u, 4 * u)], "gru": [make(3, u), make(u, 3 * u), make(3 * u)],
+                "simple": [make(3, u), make(u, u)]}[kind]
+        groups.append([x, *core, make(6, gates * u), make(gates * u)])
+    jobs = [_scan.Job(kind, sizes, fns, reverse, projects=True) for reverse in (False, True)]
+    leaves = [x, *(t for group in groups for t in group[1:])]
+    weights = [torch.randn(12, units[0], generator=g), torch.randn(12, units[1], generator=g)]
+    results = {}
+    with _native.use_native(native), _native.use_tiled(tiled), threads(1 if tiled else torch.get_num_threads()):
+        for joint in (False, True):
+            outputs = _scan.scan(jobs, groups, joint)
+            hs = [out[0] for out in outputs]
+            if joint:
+                base = hs[0]._base
+                assert base is not None and hs[1]._base is base and base.shape == (12, sum(units))
+                assert hs[1].data_ptr() == hs[0].data_ptr() + units[0] * 4
+                together = base
+            else:
+                together = torch.cat(hs, 1)
+            for reads in ("together", "own", "both"):
+                loss = sum((out[1] * 0.3).sum() for out in outputs)
+                if reads != "own":
+                    loss = loss + (together * torch.cat(weights, 1)).sin().sum()
+                if reads != "together":
+                    loss = loss + sum((h * w).cos().sum() for h, w in zip(hs, weights))
+                results[joint, reads] = [t.detach().clone() for out in outputs for t in out] + list(
+                    torch.autograd.grad(loss, leaves, retain_graph=True, allow_unused=True))
+    for reads in ("together", "own", "both"):
+        for a, b in zip(results[True, reads], results[False, reads]):
+            assert (a is None) == (b is None)
+            if a is not None:
+                torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+
+
 def _record(monkeypatch):
     """Record which kernels ``_dispatch`` runs, and for how many directions at once."""
     taken = []
     for name, kernel in (("run_scan", "scan"), ("run_fused", "fused"), ("run_fused_masked", "fused_masked")):
         original = getattr(_dispatch, name)
 
-        def runner(layers, calls, aligned=False, original=original, kernel=kernel):
+        def runner(layers, calls, aligned=False, original=original, kernel=kernel, **options):
             taken.append((kernel, len(layers)))
-            return original(layers, calls, aligned)
+            return original(layers, calls, aligned, **options)
 
         monkeypatch.setattr(_dispatch, name, runner)
     return taken
@@ -273,6 +328,54 @@ def test_concat_of_time_major_sequences_stays_time_major():
     both = merge(a, b, "concat")
     torch.testing.assert_close(both, torch.cat([a.contiguous(), b.contiguous()], -1))
     assert both.transpose(0, 1).is_contiguous()
+
+
+@pytest.mark.parametrize("merge_mode, masked, joint", [("concat", False, True), ("sum", False, False), ("concat", True, False)])
+def test_a_concatenating_pair_writes_both_directions_into_one_output(monkeypatch, merge_mode, masked, joint):
+    """A training ``Bidirectional`` on the sequence kernels that concatenates unmasked sequences asks for the
+    joint output: the concatenation is plain views of it (no copy, and a backward that moves no memory);
+    other merges and masked calls (two packings) do not. Values and gradients equal step loops' either way."""
+    from birnn.layers import Bidirectional
+    from birnn.layers.rnn import _scan
+
+    asked = []
+    real = _scan.scan
+    monkeypatch.setattr(_dispatch, "scan", lambda jobs, tensors, joint=False: asked.append(joint) or real(jobs, tensors, joint))
+    layer = Bidirectional(LSTM(U, activation="relu", return_sequences=True), merge_mode=merge_mode)  # scan either way
+    reference = Bidirectional(LSTM(U, activation="relu", return_sequences=True, use_cudnn=False), merge_mode=merge_mode)
+    x = torch.randn(N, T, F, requires_grad=True)
+    for each in (layer, reference):
+        each.build(x.shape)
+    reference.set_weights(layer.get_weights())
+    mask = torch.tensor(MASKS["holes"], dtype=torch.bool) if masked else None
+    y = layer(x, mask=mask)
+    assert asked == [joint]
+    if joint:
+        assert type(y.grad_fn).__name__ == "TransposeBackward0" and y.transpose(0, 1).is_contiguous()
+        assert type(y.grad_fn.next_functions[0][0]).__name__ == "ViewBackward0"
+    want = reference(x, mask=mask)
+    torch.testing.assert_close(y, want, atol=1e-5, rtol=0)
+    weights = torch.randn(y.shape)
+    grads = torch.autograd.grad((y * weights).sum(), [x, *layer.weights])
+    ref_grads = torch.autograd.grad((want * weights).sum(), [x, *reference.weights])
+    for a, b in zip(grads, ref_grads):
+        torch.testing.assert_close(a, b, atol=1e-4, rtol=0)
+
+
+def test_concat_of_the_halves_of_a_time_major_output_is_a_reshape_of_it():
+    """Two column blocks of a contiguous ``(T * N, 2U)`` tensor seen batch-first concatenate to a reshape of
+    it (view and transpose, whose backward moves no memory), not an as_strided view."""
+    from birnn.layers.rnn._merge import merge
+
+    base = torch.randn(T * N, 8, requires_grad=True) * 1
+    halves = [base[:, :4].view(T, N, 4).transpose(0, 1), base[:, 4:].view(T, N, 4).transpose(0, 1)]
+    both = merge(*halves, "concat")
+    assert type(both.grad_fn).__name__ == "TransposeBackward0" and both.data_ptr() == base.data_ptr()
+    torch.testing.assert_close(both, torch.cat(halves, -1))
+    part = torch.randn(T * N + 1, 8)[1:]  # not all of its base's memory: the as_strided view over both halves
+    halves = [part[:, :4].view(T, N, 4).transpose(0, 1), part[:, 4:].view(T, N, 4).transpose(0, 1)]
+    both = merge(*halves, "concat")
+    assert both.data_ptr() == part.data_ptr() and torch.equal(both, torch.cat(halves, -1))
 
 
 @pytest.mark.skipif(not _native.available(), reason="no C++ toolchain: training runs PyTorch's fused kernel, not the sequence kernels this checks")

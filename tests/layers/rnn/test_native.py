@@ -263,3 +263,31 @@ def test_use_native_restores_the_previous_setting():
             assert _native.enabled() == _native.available()
         assert not _native.enabled()
     assert _native.enabled() == before
+
+
+@pytest.mark.parametrize("tiled", [True, False], ids=["tiled", "mm"])
+@pytest.mark.parametrize("sizes, rows, reverse", SIZES, ids=["ragged", "full", "one_step", "empty", "reversed"])
+def test_lstm_forward_writes_its_states_into_a_column_block(sizes, rows, reverse, tiled):
+    """``out``: hs goes into a column block of a wider tensor (its rows 2U + 3 apart), identical to the
+    contiguous result; nothing outside the block is written."""
+    if tiled and not _native.tiled_available():
+        pytest.skip("this CPU or build has no tiled product (it needs AVX-512): at::mm runs instead")
+    units, g = 20, torch.Generator().manual_seed(5)
+    layout = _scan._Layout.of(sizes, rows, torch.device("cpu"), reverse)
+    xp = torch.randn(sum(sizes), 4 * units, generator=g)
+    h0, c0 = torch.randn(rows, units, generator=g), torch.randn(rows, units, generator=g)
+    kernel = torch.randn(units, 4 * units, generator=g) * 0.3
+    wide = torch.full((sum(sizes), 2 * units + 3), float("nan"))
+    block = wide[:, 2 : 2 + units]
+    module, ids = _native.extension(), _native.ACTIVATIONS
+    with _native.use_tiled(tiled), threads(1):
+        args = (h0, c0, kernel, layout.sizes, layout.offsets, ids[activations.sigmoid], ids[activations.tanh], False)
+        plain = module.lstm_forward(xp.clone(), *args)
+        into = module.lstm_forward(xp.clone(), *args, out=block)
+    assert into[0].data_ptr() == block.data_ptr()
+    torch.testing.assert_close(block, plain[0], atol=0, rtol=0)
+    for a, b in zip(into[1:], plain[1:]):
+        torch.testing.assert_close(a, b, atol=0, rtol=0)
+    assert wide[:, :2].isnan().all() and wide[:, 2 + units :].isnan().all()
+    with pytest.raises(RuntimeError, match="block with unit column stride"):
+        module.lstm_forward(xp.clone(), *args, out=torch.empty(sum(sizes), units, 2)[..., 0])  # column stride 2
