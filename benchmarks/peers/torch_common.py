@@ -66,7 +66,10 @@ class KerasRMSprop(torch.optim.Optimizer):
             if not params:
                 continue
             grads = [p.grad for p in params]
-            velocities = [self.state[p].setdefault("velocity", torch.zeros_like(p)) for p in params]
+            for p in params:  # created once (setdefault would build and drop a zero tensor every step)
+                if "velocity" not in self.state[p]:
+                    self.state[p]["velocity"] = torch.zeros_like(p)
+            velocities = [self.state[p]["velocity"] for p in params]
             torch._foreach_mul_(velocities, group["rho"])
             torch._foreach_addcmul_(velocities, grads, grads, value=1 - group["rho"])
             roots = torch._foreach_add(velocities, group["epsilon"])
