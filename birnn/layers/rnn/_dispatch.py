@@ -36,6 +36,7 @@ falls back to the loop (tests assert on it).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -275,10 +276,21 @@ def run_fused_masked(layers: list[RNN], calls: list[Call], aligned: bool = False
     return [_scan_result(layer, (hs, *final), packing, aligned)]
 
 
-def _scan_job(layer: RNN, call: Call) -> tuple[Job, list[Tensor | None], Packing]:
-    """The sequence kernel's job for one direction: it projects the packed inputs itself (``Job.projects``)."""
+def _scan_job(layer: RNN, call: Call, packs: list[tuple[Tensor, Tensor, Packing]]) -> tuple[Job, list[Tensor | None], Packing]:
+    """The sequence kernel's job for one direction: it projects the packed inputs itself (``Job.projects``).
+
+    ``packs``: the unmasked packings already made in this call, with their inputs (kept alive, so identity
+    is meaningful); the other direction of an unmasked pair reuses the packed rows of the very same input
+    (one time-major copy of a batch-major input, not two)."""
     cell, kind = layer.cell, _cell_kind(layer)
-    packed, packing = pack(_dropped(layer, call), call.mask, layer.go_backwards)
+    inputs = _dropped(layer, call)
+    made = next((p for p in packs if p[0] is inputs), None) if call.mask is None else None
+    if made is not None:
+        packed, packing = made[1], dataclasses.replace(made[2], blocks_reversed=layer.go_backwards)
+    else:
+        packed, packing = pack(inputs, call.mask, layer.go_backwards)
+        if call.mask is None:
+            packs.append((inputs, packed, packing))
     states = [s.index_select(0, packing.order) for s in call.states]
     if kind == "lstm":
         fns = {"sigma": cell.recurrent_activation, "phi": cell.activation}
@@ -316,7 +328,8 @@ def run_scan(layers: list[RNN], calls: list[Call], aligned: bool = False, concat
     """
     if _compiled_training(calls[0].sequences):
         _heap.keep_freed_memory()  # a training loop reallocates the same buffers every step
-    prepared = [_scan_job(layer, call) for layer, call in zip(layers, calls)]
+    packs: list[tuple[Tensor, Tensor, Packing]] = []
+    prepared = [_scan_job(layer, call, packs) for layer, call in zip(layers, calls)]
     joint = concatenated and len(layers) > 1 and all(
         layer.return_sequences and packing.source is None for layer, (_, _, packing) in zip(layers, prepared)
     )

@@ -398,19 +398,24 @@ def test_stacked_bidirectional_training_moves_no_sequence_between_layers():
 
 
 @pytest.mark.parametrize("native", [True, False], ids=["compiled", "python"])
-@pytest.mark.parametrize("masked, input_grad", [(False, True), (True, True), (False, False)], ids=str)
-def test_a_sequence_kernel_pair_runs_on_two_threads_and_sums_one_input_gradient(monkeypatch, masked, input_grad, native):
+@pytest.mark.parametrize("masked, input_grad, time_major", [(False, True, True), (False, True, False), (True, True, True),
+                                                           (False, False, True)], ids=str)
+def test_a_sequence_kernel_pair_runs_on_two_threads_and_sums_one_input_gradient(monkeypatch, masked, input_grad,
+                                                                                time_major, native):
     """Both directions on the sequence kernels are one autograd call whose jobs run on two threads,
-    forward and backward. When they read the very same packed inputs (no mask: both pack the sequence as
-    one time-major view) and its gradient is wanted, it is one sum over both directions, half the rows per
-    thread, instead of two gradients and an addition; with a mask (two packings) or no input gradient,
-    each direction takes its own. Either way the gradients equal separate step loops'."""
+    forward and backward. When they read the very same packed inputs (no mask: a time-major sequence is
+    packed as a view, a batch-major one copied once for both) and its gradient is wanted, it is one sum
+    over both directions, half the rows per thread, instead of two gradients and an addition; with a mask
+    (two packings) or no input gradient, each direction takes its own. Either way the gradients equal
+    separate step loops'."""
     import threading
 
     from birnn.layers import Bidirectional
     from birnn.layers.rnn import _scan
 
-    ran, summed = [], []
+    ran, summed, packed = [], [], []
+    real_pack = _dispatch.pack
+    monkeypatch.setattr(_dispatch, "pack", lambda *a: packed.append(a) or real_pack(*a))
     for name, record in (("_run_forward", ran), ("_run_backward", ran)):
         original = getattr(_scan, name)
         monkeypatch.setattr(
@@ -420,24 +425,26 @@ def test_a_sequence_kernel_pair_runs_on_two_threads_and_sums_one_input_gradient(
     monkeypatch.setattr(_scan, "_summed_input_grad", lambda *a: summed.append(a) or real_sum(*a))
     layer = Bidirectional(LSTM(U, activation="relu", return_sequences=True), merge_mode="sum")  # relu: scan either way
     reference = Bidirectional(LSTM(U, activation="relu", return_sequences=True, use_cudnn=False), merge_mode="sum")
-    time_major = torch.randn(T, N, F, requires_grad=input_grad)  # a stacked layer's input: packed in place
-    x = time_major.transpose(0, 1)
+    leaf = torch.randn(T, N, F) if time_major else torch.randn(N, T, F)  # time-major: a stacked layer's input
+    leaf.requires_grad_(input_grad)
+    x = leaf.transpose(0, 1) if time_major else leaf
     for each in (layer, reference):
         each.build(x.shape)
     reference.set_weights(layer.get_weights())
     mask = torch.tensor(MASKS["holes"], dtype=torch.bool) if masked else None
     with _native.use_native(native):
         y = layer(x, mask=mask)
-        wrt = [time_major, *layer.weights] if input_grad else layer.weights
+        wrt = [leaf, *layer.weights] if input_grad else layer.weights
         grads = torch.autograd.grad((y * torch.arange(y.numel()).view_as(y).sin()).sum(), wrt)
     want = reference(x, mask=mask)
-    ref_wrt = [time_major, *reference.weights] if input_grad else reference.weights
+    ref_wrt = [leaf, *reference.weights] if input_grad else reference.weights
     ref_grads = torch.autograd.grad((want * torch.arange(want.numel()).view_as(want).sin()).sum(), ref_wrt)
     torch.testing.assert_close(y, want, atol=1e-5, rtol=0)
     for a, b in zip(grads, ref_grads):
         torch.testing.assert_close(a, b, atol=1e-4, rtol=0)
     assert len(ran) == 4 and len(set(ran)) == (2 if torch.get_num_threads() > 1 else 1)
     assert len(summed) == (1 if input_grad and not masked else 0)
+    assert len(packed) == (2 if masked else 1)
 
 
 @pytest.mark.parametrize("native", [True, False], ids=["compiled", "python"])
