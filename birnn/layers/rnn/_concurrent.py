@@ -11,7 +11,10 @@ private graphs on two threads with ``torch.autograd.grad``, summing the gradient
 (``retain_graph=True``), and released right after their backward otherwise.
 
 Any per-direction computation works (PyTorch's fused kernels, the sequence kernels, the step
-loop); the caller keeps random draws (dropout masks) out of it so results stay reproducible.
+loop); the caller keeps random draws (dropout masks) out of it so results stay reproducible. Two
+directions that both run on the sequence kernels skip this wrapper: they are one ``_scan`` autograd
+call whose forward and backward hand the two jobs to ``in_parallel`` themselves (no private graphs,
+and the Python around the kernels stays on the calling thread).
 
 Each task runs with one OpenMP thread (``one_thread``): two directions on two cores, instead of two
 teams of ``torch.get_num_threads()`` threads competing for them. For the small per-step matrix
