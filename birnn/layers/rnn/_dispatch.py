@@ -276,7 +276,9 @@ def run_fused_masked(layers: list[RNN], calls: list[Call], aligned: bool = False
     return [_scan_result(layer, (hs, *final), packing, aligned)]
 
 
-def _scan_job(layer: RNN, call: Call, packs: list[tuple[Tensor, Tensor, Packing]]) -> tuple[Job, list[Tensor | None], Packing]:
+def _scan_job(
+    layer: RNN, call: Call, packs: list[tuple[Tensor, Tensor, Packing]]
+) -> tuple[Job, list[Tensor | None], Packing]:
     """The sequence kernel's job for one direction: it projects the packed inputs itself (``Job.projects``).
 
     ``packs``: the unmasked packings already made in this call, with their inputs (kept alive, so identity
@@ -398,9 +400,9 @@ def run_pair(forward: RNN, backward: RNN, calls: list[Call], concatenated: bool 
     Inference on a standard pair off the CPU (or while tracing) is one bidirectional PyTorch kernel call
     (``_one_call``); two sequence-kernel directions are one ``run_scan`` call (its jobs run on two
     threads, and input dropout is drawn on this thread, in order; ``concatenated``: see ``run_scan``);
-    otherwise the two directions run
-    concurrently on two threads, forward and backward (``_concurrent``), each on its own kernel, unless
-    dropout draws random numbers (kept sequential to stay reproducible).
+    otherwise the two directions run concurrently on two threads, forward and backward
+    (``_concurrent``), each on its own kernel, unless dropout draws random numbers (kept sequential to
+    stay reproducible).
     """
     layers = [forward, backward]
     kernels = [kernel_for(forward, calls[0]), kernel_for(backward, calls[1])]

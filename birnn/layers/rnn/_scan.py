@@ -552,14 +552,15 @@ class _Scan(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, *grads):  # type: ignore[override]
-        groups = _split(grads, [job.outputs for job in ctx.jobs])
-        if ctx.widths is not None:  # the joint output's column blocks add to each job's hs gradient
-            groups = [(_added(group[0], block), *group[1:]) for group, block in zip(groups, _blocks(grads[-1], ctx.widths))]
         if ctx.saved is None:
             raise RuntimeError(
                 "Trying to backward through birnn's sequence kernel a second time; its saved activations were "
                 "freed after the first backward pass. Pass retain_graph=True to the first one."
             )
+        groups = _split(grads, [job.outputs for job in ctx.jobs])
+        if ctx.widths is not None:  # the joint output's column blocks add to each job's hs gradient
+            blocks = _blocks(grads[-1], ctx.widths)
+            groups = [(_added(group[0], block), *group[1:]) for group, block in zip(groups, blocks)]
         last_use = not keeps_graph()  # no second backward can come: saved buffers may be reused, then freed
         wants = _split(ctx.needs_input_grad[2:], [job.arity for job in ctx.jobs])
         one_input = _one_input(ctx.jobs, ctx.saved, wants)
@@ -576,10 +577,12 @@ class _Scan(torch.autograd.Function):
 
 
 def _blocks(t: Tensor | None, widths: list[int]) -> list[Tensor | None]:
+    """``t``'s column blocks of ``widths`` (views), or a ``None`` for each when ``t`` is ``None``."""
     return [None] * len(widths) if t is None else list(t.split(widths, dim=1))
 
 
 def _added(a: Tensor | None, b: Tensor | None) -> Tensor | None:
+    """``a + b`` where either gradient may be absent (``None``)."""
     return b if a is None else a if b is None else a + b
 
 
@@ -599,6 +602,11 @@ def scan(jobs: list[Job], tensors: list[list[Tensor | None]], joint: bool = Fals
         >>> hs.shape, bool(torch.equal(h[0], hs[4])), bool(torch.equal(h[1], hs[3]))
         (torch.Size([5, 2]), True, True)
     """
+    if joint and len({sum(job.batch_sizes) for job in jobs}) > 1:
+        raise ValueError(
+            "scan(joint=True) writes every job's outputs into one tensor, so the jobs need the same number of "
+            f"packed rows; got {[sum(job.batch_sizes) for job in jobs]}"
+        )
     flat = _Scan.apply(jobs, joint, *(t for group in tensors for t in group))
     return [tuple(group) for group in _split(flat, [job.outputs for job in jobs])]
 

@@ -202,6 +202,18 @@ def test_joint_output_is_the_directions_column_blocks_with_the_same_gradients(ki
                 torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
 
 
+def test_a_joint_output_needs_jobs_over_the_same_rows():
+    from birnn import activations
+    from birnn.layers.rnn import _scan
+
+    fns = {"phi": activations.tanh}
+    jobs = [_scan.Job("simple", [2, 2], fns), _scan.Job("simple", [2, 1], fns)]
+    tensors = [[torch.randn(4, 3), torch.zeros(2, 3), torch.randn(3, 3)], [torch.randn(3, 3), torch.zeros(2, 3), torch.randn(3, 3)]]
+    with pytest.raises(ValueError, match=r"same number of packed rows; got \[4, 3\]"):
+        _scan.scan(jobs, tensors, joint=True)
+    assert [out[0].shape for out in _scan.scan(jobs, tensors)] == [(4, 3), (3, 3)]
+
+
 def _record(monkeypatch):
     """Record which kernels ``_dispatch`` runs, and for how many directions at once."""
     taken = []
