@@ -19,9 +19,25 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-__all__ = ["Step", "run_loop", "check_mask"]
+__all__ = ["Step", "run_loop", "check_mask", "check_time_axis"]
 
 Step = Callable[[Tensor, list[Tensor]], tuple[Tensor, list[Tensor]]]
+
+
+def check_time_axis(inputs: Tensor) -> None:
+    """Refuse a sequence with no time steps (Keras fails there with an IndexError): every kernel would have
+    to invent its outputs.
+
+    Example:
+        >>> check_time_axis(torch.zeros(2, 0, 3))
+        Traceback (most recent call last):
+        ...
+        ValueError: Cannot run an RNN over an empty time axis: inputs have shape (2, 0, 3)
+    """
+    if torch.jit.is_tracing():  # sizes are traced values there; an exported graph has its sample's shape anyway
+        return
+    if inputs.dim() >= 2 and inputs.shape[1] == 0:
+        raise ValueError(f"Cannot run an RNN over an empty time axis: inputs have shape {tuple(inputs.shape)}")
 
 
 def check_mask(mask: Tensor | None, inputs: Tensor) -> Tensor | None:
@@ -81,9 +97,8 @@ def run_loop(
         >>> seq.flatten().tolist(), h.item()
         ([1.0, 1.0, 2.0], 2.0)
     """
+    check_time_axis(inputs)
     steps = inputs.shape[1]
-    if steps == 0:
-        raise ValueError(f"Cannot run an RNN over an empty time axis: inputs have shape {tuple(inputs.shape)}")
     order = range(steps - 1, -1, -1) if go_backwards else range(steps)
     emitted: Tensor | None = None
     collected: list[Tensor] = []

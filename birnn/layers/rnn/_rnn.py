@@ -16,7 +16,7 @@ from .._layer import Layer, Shape
 from .._naming import to_snake_case
 from . import _dispatch
 from ._cell import CellProtocol, ProjectedCell, call_kwargs, flatten_states, state_sizes, zero_states
-from ._loop import Step, check_mask
+from ._loop import Step, check_mask, check_time_axis
 
 __all__ = ["RNN", "CellLayer", "state_structure"]
 
@@ -256,6 +256,7 @@ class RNN(Layer):
             if len(sequences) > 1 and initial_state is None:
                 initial_state = list(sequences[1:])
             sequences = sequences[0]
+        check_time_axis(sequences)
         mask = check_mask(mask, sequences)
         states = self._initial_states(initial_state, sequences)
         return _dispatch.Call(sequences, states, mask, self.training if training is None else bool(training), constants)

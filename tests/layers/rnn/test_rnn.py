@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import birnn
-from birnn.layers import GRU, LSTM, RNN, GRUCell, Layer, LSTMCell, SimpleRNN, SimpleRNNCell, StackedRNNCells
+from birnn.layers import GRU, LSTM, RNN, Bidirectional, GRUCell, Layer, LSTMCell, SimpleRNN, SimpleRNNCell, StackedRNNCells
 from birnn.layers.rnn import _dispatch, _native
 from tests.harness import run_layer_test
 
@@ -418,3 +418,22 @@ def test_config_round_trip_keeps_every_argument():
         "dropout": 0.1, "recurrent_dropout": 0.2, "seed": 7, "reset_after": False, "return_sequences": True,
         "go_backwards": True, "stateful": True, "zero_output_for_mask": True}
     assert GRU.from_config(config).get_config() == config
+
+
+@pytest.mark.parametrize("grad", [False, True], ids=["inference", "training"])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: LSTM(4),  # fused at inference, sequence kernels when training
+        lambda: LSTM(4, activation="relu", return_sequences=True),  # sequence kernels
+        lambda: LSTM(4, recurrent_dropout=0.5, return_sequences=True),  # the step loop
+        lambda: Bidirectional(GRU(4, return_sequences=True)),
+    ],
+    ids=["lstm", "relu_lstm", "loop", "bidirectional"],
+)
+def test_an_empty_time_axis_is_refused_alike_on_every_kernel(make, grad):
+    """Keras fails on zero time steps with an IndexError; birnn refuses them with one clear error before
+    any kernel runs (the fast paths would otherwise return initial states or fail in a reshape)."""
+    x = torch.randn(2, 0, 3, requires_grad=grad)
+    with torch.set_grad_enabled(grad), pytest.raises(ValueError, match=r"empty time axis: inputs have shape \(2, 0, 3\)"):
+        make()(x, training=True)
