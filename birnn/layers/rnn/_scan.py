@@ -500,23 +500,13 @@ def _run_backward(job: Job, saved: tuple, grads: tuple, wants: tuple[bool, ...],
     return (dx, *rest, d_kernel, d_bias), (d_xp, input_kernel)
 
 
-def _same_input(a: Tensor, b: Tensor) -> bool:
-    """``a`` and ``b`` are the same tensor, or the same view of one base (the two directions' packings of
-    one unmasked time-major sequence)."""
-    return a is b or (
-        a._base is not None
-        and a._base is b._base
-        and (a.data_ptr(), a.shape, a.stride()) == (b.data_ptr(), b.shape, b.stride())
-    )
-
-
 def _one_input(jobs: list[Job], saved: list[tuple], wants: list[tuple[bool, ...]]) -> bool:
-    """Every job projects the very same packed inputs and wants their gradient: then one sum over the jobs
-    serves them all (``_summed_input_grad``), instead of one gradient per job and an addition of them."""
+    """Every job projects the very same packed inputs (one tensor: ``_dispatch`` packs an unmasked input once
+    for both directions) and wants their gradient: then one sum over the jobs serves them all
+    (``_summed_input_grad``), instead of one gradient per job and an addition of them."""
     if len(jobs) < 2 or not all(job.projects and job_wants[0] for job, job_wants in zip(jobs, wants)):
         return False
-    first = saved[0][1]
-    return all(_same_input(first, job_saved[1]) for job_saved in saved[1:])
+    return all(job_saved[1] is saved[0][1] for job_saved in saved[1:])
 
 
 def _summed_input_grad(parts: list[tuple[Tensor, Tensor]], like: Tensor) -> Tensor:
