@@ -9,7 +9,8 @@ with categorical cross-entropy and RMSprop (Keras's defaults: learning rate 1e-3
 epsilon 1e-7). ``RNN`` is ``LSTM`` or ``GRU``; the masked case puts
 ``Embedding(vocab, F, mask_zero=True)`` in front of right-padded integer inputs; the
 ``relu_backward`` case gives both ``Bidirectional`` layers the backward layer
-``LSTM(U, activation='relu', go_backwards=True, ...)``.
+``LSTM(U, activation='relu', go_backwards=True, ...)``; the ``variants`` group runs the model with
+``GRU(reset_after=False)``.
 
 Peers never make their own data: :func:`make_batch` draws one seeded batch per case, so every
 peer trains on the same numbers.
@@ -23,7 +24,7 @@ from typing import Literal
 
 import numpy as np
 
-__all__ = ["ALL_CASES", "GROUPS", "MAIN_CASES", "SWEEP_CASES", "Batch", "Case", "make_batch", "select", "tiny"]
+__all__ = ["ALL_CASES", "GROUPS", "MAIN_CASES", "SWEEP_CASES", "VARIANT_CASES", "Batch", "Case", "make_batch", "select", "tiny"]
 
 Task = Literal["inference", "train"]
 Cell = Literal["lstm", "gru"]
@@ -40,6 +41,8 @@ class Case:
         cell: ``"lstm"`` or ``"gru"``.
         masked: integer inputs through ``Embedding(mask_zero=True)``, right-padded.
         relu_backward: the seed's custom backward layer (``activation='relu'``, ``go_backwards``).
+        reset_after: GRU only: ``False`` is Keras 2's default GRU (reset gate before the recurrent
+            multiply), which PyTorch has no kernel for.
         timesteps, features, units, batch, classes: ``T``, ``F``, ``U``, ``N``, ``C``.
         vocab: embedding vocabulary size (masked case; id 0 is padding).
         min_length: shortest sequence of the masked case (lengths are uniform in
@@ -52,6 +55,7 @@ class Case:
     cell: Cell = "lstm"
     masked: bool = False
     relu_backward: bool = False
+    reset_after: bool = True
     timesteps: int = 100
     features: int = 64
     units: int = 128
@@ -107,8 +111,18 @@ SWEEP_CASES: tuple[Case, ...] = (
     dataclasses.replace(_BASE, name="lstm_train_U256", title="LSTM training, U=256", units=256),
 )
 
-ALL_CASES: tuple[Case, ...] = MAIN_CASES + SWEEP_CASES
-GROUPS: dict[str, tuple[Case, ...]] = {"main": MAIN_CASES, "sweep": SWEEP_CASES, "all": ALL_CASES}
+VARIANT_CASES: tuple[Case, ...] = (
+    dataclasses.replace(
+        _BASE, name="gru_reset_before_train", title="GRU(reset_after=False) training step", cell="gru",
+        reset_after=False,
+    ),
+)
+"""Layer variants off the speed issue's table (none of PyTorch's kernels covers them)."""
+
+ALL_CASES: tuple[Case, ...] = MAIN_CASES + SWEEP_CASES + VARIANT_CASES
+GROUPS: dict[str, tuple[Case, ...]] = {
+    "main": MAIN_CASES, "sweep": SWEEP_CASES, "variants": VARIANT_CASES, "all": ALL_CASES,
+}
 _BY_NAME = {case.name: case for case in ALL_CASES}
 
 

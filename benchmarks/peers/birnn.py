@@ -12,6 +12,7 @@ no-grad call for inference). Otherwise the variant is reported as skipped, with 
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.util
 from typing import Any
@@ -42,7 +43,7 @@ def bidirectional_stack(case: Case, first_input_shape: tuple[int, ...] | None = 
     """The case's two ``birnn.layers.Bidirectional`` layers (the first optionally with ``input_shape``)."""
     from birnn import layers
 
-    rnn = layers.LSTM if case.cell == "lstm" else layers.GRU
+    rnn = layers.LSTM if case.cell == "lstm" else functools.partial(layers.GRU, reset_after=case.reset_after)
     stack = []
     for return_sequences in (True, False):
         backward = None

@@ -13,6 +13,7 @@ for), and ``predict_on_batch`` is the compiled predict function.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -35,7 +36,7 @@ def build_model(case: Case) -> Any:
     import keras
 
     layers = keras.layers
-    rnn = layers.LSTM if case.cell == "lstm" else layers.GRU
+    rnn = layers.LSTM if case.cell == "lstm" else functools.partial(layers.GRU, reset_after=case.reset_after)
     if case.masked:
         inputs = keras.Input(shape=(case.timesteps,), dtype="int32")
         x = layers.Embedding(case.vocab, case.features, mask_zero=True)(inputs)

@@ -5,7 +5,9 @@
   which is what Keras's ``Bidirectional(LSTM(U))`` returns;
 * masked case: ``pack_padded_sequence`` (the idiomatic PyTorch way to skip padding);
 * custom backward layer: PyTorch has no LSTM with a relu activation, so the backward direction is
-  a hand-written loop (:class:`ReluBackwardLSTM`) and the forward direction a one-way ``nn.LSTM``.
+  a hand-written loop (:class:`ReluBackwardLSTM`) and the forward direction a one-way ``nn.LSTM``;
+* ``GRU(reset_after=False)``: PyTorch's GRU applies the reset gate after its recurrent multiply, so both
+  directions are hand-written loops (:class:`ResetBeforeGRU`).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from ..cases import Batch, Case
 from . import torch_common
 from .base import Prepared
 
-__all__ = ["ReluBackwardLSTM", "TorchBody", "configure", "prepare", "versions"]
+__all__ = ["ReluBackwardLSTM", "ResetBeforeGRU", "TorchBody", "configure", "prepare", "versions"]
 
 configure = torch_common.configure
 versions = torch_common.versions
@@ -57,6 +59,41 @@ class ReluBackwardLSTM(nn.Module):
         return torch.stack(outputs[::-1], dim=1) if return_sequences else h
 
 
+class ResetBeforeGRU(nn.Module):
+    """Keras's ``GRU(U, reset_after=False)`` (one direction) as a hand-written PyTorch loop.
+
+    ``z, r = sigmoid(x W_zr + b_zr + h U_zr)``, ``h~ = tanh(x W_h + b_h + (r * h) U_h)``,
+    ``h' = z * h + (1 - z) * h~``; the input projection of all steps is one GEMM. ``backwards`` reads time
+    from ``T-1`` down to ``0`` (sequences are returned in input time order).
+    """
+
+    def __init__(self, inputs: int, units: int, backwards: bool) -> None:
+        super().__init__()
+        self.units, self.backwards = units, backwards
+        self.weight_ih = nn.Parameter(torch.empty(3 * units, inputs))
+        self.weight_hh = nn.Parameter(torch.empty(3 * units, units))
+        self.bias = nn.Parameter(torch.zeros(3 * units))
+        bound = 1.0 / math.sqrt(units)
+        nn.init.uniform_(self.weight_ih, -bound, bound)
+        nn.init.uniform_(self.weight_hh, -bound, bound)
+
+    def forward(self, x: Tensor, return_sequences: bool) -> Tensor:
+        u = self.units
+        projected = F.linear(x, self.weight_ih, self.bias)
+        gates_hh, candidate_hh = self.weight_hh[: 2 * u], self.weight_hh[2 * u :]
+        h = x.new_zeros(x.shape[0], u)
+        outputs = []
+        steps = range(x.shape[1] - 1, -1, -1) if self.backwards else range(x.shape[1])
+        for t in steps:
+            z, r = torch.sigmoid(projected[:, t, : 2 * u] + F.linear(h, gates_hh)).chunk(2, dim=-1)
+            candidate = torch.tanh(projected[:, t, 2 * u :] + F.linear(r * h, candidate_hh))
+            h = z * h + (1 - z) * candidate
+            outputs.append(h)
+        if not return_sequences:
+            return h
+        return torch.stack(outputs[::-1] if self.backwards else outputs, dim=1)
+
+
 def _final_features(state: Tensor | tuple[Tensor, Tensor]) -> Tensor:
     """``h_n[0] | h_n[1]`` (forward and backward final hidden states) of a bidirectional layer."""
     h = state[0] if isinstance(state, tuple) else state
@@ -72,7 +109,11 @@ class TorchBody(nn.Module):
         f, u = case.features, case.units
         self.embedding = nn.Embedding(case.vocab, f) if case.masked else None
         self.relu_backward = case.relu_backward
-        if case.relu_backward:
+        self.reset_before = case.cell == "gru" and not case.reset_after
+        if self.reset_before:
+            self.first, self.first_backward = ResetBeforeGRU(f, u, False), ResetBeforeGRU(f, u, True)
+            self.second, self.second_backward = ResetBeforeGRU(2 * u, u, False), ResetBeforeGRU(2 * u, u, True)
+        elif case.relu_backward:
             self.first = nn.LSTM(f, u, batch_first=True)
             self.first_backward = ReluBackwardLSTM(f, u)
             self.second = nn.LSTM(2 * u, u, batch_first=True)
@@ -83,6 +124,9 @@ class TorchBody(nn.Module):
 
     def forward(self, inputs: Tensor, lengths: Tensor | None) -> Tensor:
         x = inputs if self.embedding is None else self.embedding(inputs)
+        if self.reset_before:
+            y = torch.cat([self.first(x, return_sequences=True), self.first_backward(x, return_sequences=True)], dim=-1)
+            return torch.cat([self.second(y, return_sequences=False), self.second_backward(y, return_sequences=False)], -1)
         if self.relu_backward:
             y = torch.cat([self.first(x)[0], self.first_backward(x, return_sequences=True)], dim=-1)
             h_forward = self.second(y)[1][0][0]

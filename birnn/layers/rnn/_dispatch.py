@@ -5,7 +5,8 @@ Three implementations compute the same thing (tests hold them to 1e-5 / 1e-4 of 
 * ``"loop"``: ``_loop.run_loop`` over the cell's step, autograd per step. It runs everything:
   user cells, ``constants``, recurrent dropout, any activation, ``use_cudnn=False``.
 * ``"scan"``: the sequence-level kernels of ``_scan`` (hand-written back-propagation through time,
-  masks of any pattern as packed sequences, whole-sequence GEMMs). For birnn's own cells whose
+  masks of any pattern as packed sequences, whole-sequence GEMMs). For birnn's own cells (both GRU
+  variants; ``reset_after=False`` has no PyTorch kernel, so it runs here at inference too) whose
   activations have a known derivative (``_scan.DERIVATIVES``). Their time loops are compiled
   (``_native``) where a C++ toolchain exists, Python-driven otherwise.
 * ``"fused"``: PyTorch's own recurrent kernels (``torch._VF.lstm`` / ``gru`` / ``rnn_tanh`` /
@@ -65,7 +66,7 @@ def _cell_kind(layer: RNN) -> str | None:
     if kind is LSTMCell:
         return "lstm"
     if kind is GRUCell:
-        return "gru" if layer.cell.reset_after else None
+        return "gru" if layer.cell.reset_after else "gru_before"
     if kind is SimpleRNNCell:
         return "simple"
     return None
@@ -92,9 +93,13 @@ def reason_for_loop(layer: RNN, *, training: bool, constants: Any) -> str | None
 
 
 def _fused_name(layer: RNN) -> str | None:
+    """PyTorch's kernel for this layer's cell, or ``None`` (its GRU applies the reset gate after the recurrent
+    multiply only)."""
     kind = _cell_kind(layer)
     if kind == "simple":
         return {activations.tanh: "rnn_tanh", activations.relu: "rnn_relu"}.get(layer.cell.activation)
+    if kind not in ("lstm", "gru"):
+        return None
     standard = _activations(layer) == (activations.sigmoid, activations.tanh)
     return kind if standard else None
 
@@ -300,6 +305,9 @@ def _scan_job(
     elif kind == "gru":
         fns = {"sigma": cell.recurrent_activation, "phi": cell.activation}
         tensors = [packed, *states, cell.recurrent_kernel, cell.bias[1] if cell.use_bias else None]
+    elif kind == "gru_before":  # its bias is all the inputs' (``input_bias``)
+        fns = {"sigma": cell.recurrent_activation, "phi": cell.activation}
+        tensors = [packed, *states, cell.recurrent_kernel]
     else:
         fns = {"phi": cell.activation}
         tensors = [packed, *states, cell.recurrent_kernel]

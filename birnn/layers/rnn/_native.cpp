@@ -788,6 +788,80 @@ void gru_cell_backward(const T* g, const T* hu_h, const T* __restrict h_prev, co
   }
 }
 
+// reset_after=False GRU, in two halves around the candidate's recurrent multiply. g (n, 3U) holds the
+// gates' pre-activations (the projected inputs and the recurrent products already added): the first half
+// activates z and r and writes r * h_prev (the candidate's recurrent input), the second activates the
+// candidate and writes h.
+template <typename T>
+void gru_before_gates(T* __restrict g, const T* __restrict h_prev, T* __restrict reset_h, int64_t n, int64_t U,
+                      int64_t sigma) {
+  for (int64_t r = 0; r < n; ++r) {
+    T* gr = g + r * 3 * U;
+    activate(sigma, gr, 2 * U);
+    const T *pr = h_prev + r * U, *rr = gr + U;
+    T* out = reset_h + r * U;
+#pragma omp simd
+    for (int64_t j = 0; j < U; ++j) out[j] = rr[j] * pr[j];
+  }
+}
+
+template <typename T>
+void gru_before_output(T* __restrict g, const T* __restrict h_prev, T* __restrict h, int64_t n, int64_t U, int64_t phi) {
+  for (int64_t r = 0; r < n; ++r) {
+    T* gr = g + r * 3 * U;
+    activate(phi, gr + 2 * U, U);
+    const T* pr = h_prev + r * U;
+    T* out = h + r * U;
+#pragma omp simd
+    for (int64_t j = 0; j < U; ++j) out[j] = gr[2 * U + j] + gr[j] * (pr[j] - gr[2 * U + j]);
+  }
+}
+
+// The backward halves. First: dh = up + carry (+ rec on rows < n_next), then the candidate's and z's
+// pre-activation gradients; carry becomes dh * z. Second, with d_rh = d_candidate @ U_h^T: r's, and carry
+// gains d_rh * r. g (saved gates) may be d_xp itself: each element is read before it is written.
+template <typename T>
+void gru_before_backward_first(const T* g, const T* __restrict h_prev, const T* __restrict up, int64_t ldu,
+                               const T* __restrict rec, int64_t n_next, T* __restrict carry, T* d_xp,
+                               T* __restrict scratch, int64_t n, int64_t U, int64_t sigma, int64_t phi) {
+  for (int64_t r = 0; r < n; ++r) {
+    const T* gr = g + r * 3 * U;
+    T* ds = scratch + r * 2 * U;  // [sigma'(z) | phi'(candidate)]
+    derivative(sigma, gr, ds, U);
+    derivative(phi, gr + 2 * U, ds + U, U);
+    const T *pr = h_prev + r * U, *ur = up + r * ldu, *rr = rec + r * U;
+    const T next = r < n_next ? T(1) : T(0);  // rec rows past n_next are stale
+    T *cr = carry + r * U, *out = d_xp + r * 3 * U;
+#pragma omp simd
+    for (int64_t j = 0; j < U; ++j) {
+      const T z = gr[j], c = gr[2 * U + j];
+      const T dh = ur[j] + cr[j] + next * rr[j];
+      out[2 * U + j] = dh * (T(1) - z) * ds[U + j];
+      out[j] = dh * (pr[j] - c) * ds[j];
+      cr[j] = dh * z;
+    }
+  }
+}
+
+template <typename T>
+void gru_before_backward_second(const T* g, const T* __restrict h_prev, const T* __restrict d_rh,
+                                T* __restrict carry, T* d_xp, T* __restrict scratch, int64_t n, int64_t U,
+                                int64_t sigma) {
+  for (int64_t r = 0; r < n; ++r) {
+    const T* reset = g + r * 3 * U + U;
+    T* ds = scratch + r * 2 * U;
+    derivative(sigma, reset, ds, U);
+    const T *pr = h_prev + r * U, *dr = d_rh + r * U;
+    T *cr = carry + r * U, *out = d_xp + r * 3 * U + U;
+#pragma omp simd
+    for (int64_t j = 0; j < U; ++j) {
+      const T rj = reset[j];
+      out[j] = dr[j] * pr[j] * ds[j];
+      cr[j] += dr[j] * rj;
+    }
+  }
+}
+
 template <typename T>
 void simple_cell_forward(T* __restrict h, const T* __restrict x, int64_t count, int64_t phi) {
   for (int64_t j = 0; j < count; ++j) h[j] += x[j];
@@ -1057,6 +1131,114 @@ std::vector<Tensor> gru_backward(const c10::optional<Tensor>& d_hs, const Tensor
   return {d_xp, d_hh, d_h0};
 }
 
+// reset_after=False GRU. xp (S, 3U) projected inputs with the (input) bias, gate order z, r, h; h0 (N, U);
+// kernel (U, 3U). Per step two dependent products: h_prev @ U_zr, then (r * h_prev) @ U_h. Returns hs
+// (S, U), gates (S, 3U) [z | r | candidate] activated, reset_h (S, U) = r * h_prev (the candidate
+// block's kernel gradient reads it). in_place: xp belongs to this call alone and becomes the gates.
+std::vector<Tensor> gru_before_forward(const Tensor& xp, const Tensor& h0, const Tensor& kernel,
+                                       const std::vector<int64_t>& sizes, const std::vector<int64_t>& offsets,
+                                       int64_t sigma, int64_t phi, bool in_place) {
+  pybind11::gil_scoped_release no_gil;
+  const int64_t S = xp.size(0), N = h0.size(0), U = h0.size(1);
+  auto options = xp.options();
+  Tensor hs = at::empty({S, U}, options), gates = in_place ? xp : at::empty({S, 3 * U}, options),
+         reset_h = at::empty({S, U}, options);
+  const Tensor gates_kernel = kernel.narrow(1, 0, 2 * U), candidate_kernel = kernel.narrow(1, 2 * U, U);
+  if (use_tiled(xp)) {
+    const Panels zr = pack(gates_kernel, 2, U), cand = pack(candidate_kernel, 1, U);
+    const float* x = xp.data_ptr<float>();
+    float *h = hs.data_ptr<float>(), *g = gates.data_ptr<float>(), *rh = reset_h.data_ptr<float>();
+    for (size_t t = 0; t < sizes.size(); ++t) {
+      const int64_t off = offsets[t];
+      const float* h_prev = t == 0 ? h0.data_ptr<float>() : h + offsets[t - 1] * U;
+      for_row_blocks(sizes[t], [&](int64_t r0, int64_t R) {
+        const int64_t row = off + r0;
+        float* gr = g + row * 3 * U;
+        product_rows({}, h_prev + r0 * U, U, R, zr, x + row * 3 * U, 3 * U, gr, 3 * U);
+        gru_before_gates<float>(gr, h_prev + r0 * U, rh + row * U, R, U, sigma);
+        product_rows({}, rh + row * U, U, R, cand, x + row * 3 * U + 2 * U, 3 * U, gr + 2 * U, 3 * U);
+        gru_before_output<float>(gr, h_prev + r0 * U, h + row * U, R, U, phi);
+      });
+    }
+    return {hs, gates, reset_h};
+  }
+  for (size_t t = 0; t < sizes.size(); ++t) {
+    const int64_t n = sizes[t], off = offsets[t];
+    const Tensor h_prev = previous_block(hs, h0, offsets, t, n);
+    Tensor block = gates.narrow(0, off, n), reset_block = reset_h.narrow(0, off, n);
+    Tensor zr = block.narrow(1, 0, 2 * U), cand = block.narrow(1, 2 * U, U);
+    at::addmm_out(zr, xp.narrow(0, off, n).narrow(1, 0, 2 * U), h_prev, gates_kernel);
+    AT_DISPATCH_FLOATING_TYPES(xp.scalar_type(), "gru_before_forward", [&] {
+      gru_before_gates(mut<scalar_t>(gates, off, 3 * U), ptr<scalar_t>(h_prev, 0, U), mut<scalar_t>(reset_h, off, U), n,
+                       U, sigma);
+    });
+    at::addmm_out(cand, xp.narrow(0, off, n).narrow(1, 2 * U, U), reset_block, candidate_kernel);
+    AT_DISPATCH_FLOATING_TYPES(xp.scalar_type(), "gru_before_forward", [&] {
+      gru_before_output(mut<scalar_t>(gates, off, 3 * U), ptr<scalar_t>(h_prev, 0, U), mut<scalar_t>(hs, off, U), n, U,
+                        phi);
+    });
+  }
+  return {hs, gates, reset_h};
+}
+
+// Returns d_xp (S, 3U) (the gradient of the projected inputs, which is the gates' pre-activations') and
+// d_h0. in_place: the saved gates are not needed afterwards (no retained graph) and d_xp overwrites them.
+std::vector<Tensor> gru_before_backward(const c10::optional<Tensor>& d_hs, const Tensor& d_h, const Tensor& h0,
+                                        const Tensor& kernel, const Tensor& hs, const Tensor& gates,
+                                        const std::vector<int64_t>& sizes, const std::vector<int64_t>& offsets,
+                                        int64_t sigma, int64_t phi, bool in_place) {
+  pybind11::gil_scoped_release no_gil;
+  const int64_t S = hs.size(0), N = h0.size(0), U = h0.size(1);
+  auto options = hs.options();
+  Tensor d_xp = in_place ? gates : at::empty({S, 3 * U}, options), carry = d_h.clone(),
+         recurrent = at::zeros({N, U}, options), d_rh = at::empty({N, U}, options),
+         scratch = at::empty({N, 2 * U}, options);
+  const Tensor gates_kernel_t = kernel.narrow(1, 0, 2 * U).t(), candidate_kernel_t = kernel.narrow(1, 2 * U, U).t();
+  const Upstream up(d_hs, N, U, options);
+  const int64_t steps = static_cast<int64_t>(sizes.size());
+  if (use_tiled(hs)) {
+    const Panels zr = pack(gates_kernel_t, 1, U), cand = pack(candidate_kernel_t, 1, U);
+    const float *g = gates.data_ptr<float>(), *h = hs.data_ptr<float>();
+    float *dx = d_xp.data_ptr<float>(), *rec = recurrent.data_ptr<float>(), *cr = carry.data_ptr<float>(),
+          *drh = d_rh.data_ptr<float>(), *sc = scratch.data_ptr<float>();
+    for_blocks_backward(sizes, offsets, [&](int64_t t, int64_t row, int64_t r0, int64_t R, int64_t next) {
+      const float* h_prev = (t == 0 ? h0.data_ptr<float>() : h + offsets[t - 1] * U) + r0 * U;
+      const float* upstream = up.rows.data_ptr<float>() + up.row(offsets, t) * up.stride();
+      if (next > 0) product_rows({}, dx + (offsets[t + 1] + r0) * 3 * U, 3 * U, next, zr, nullptr, 0, rec + r0 * U, U);
+      gru_before_backward_first<float>(g + row * 3 * U, h_prev, upstream + r0 * up.stride(), up.stride(), rec + r0 * U,
+                                       next, cr + r0 * U, dx + row * 3 * U, sc + r0 * 2 * U, R, U, sigma, phi);
+      product_rows({}, dx + row * 3 * U + 2 * U, 3 * U, R, cand, nullptr, 0, drh + r0 * U, U);
+      gru_before_backward_second<float>(g + row * 3 * U, h_prev, drh + r0 * U, cr + r0 * U, dx + row * 3 * U,
+                                        sc + r0 * 2 * U, R, U, sigma);
+    });
+    Tensor d_h0 = carry.clone();
+    if (steps > 0) rows_product(dx + offsets[0] * 3 * U, 3 * U, sizes[0], zr, d_h0.data_ptr<float>(), U, true);
+    return {d_xp, d_h0};
+  }
+  for (int64_t t = steps - 1; t >= 0; --t) {
+    const int64_t n = sizes[t], off = offsets[t], n_next = t + 1 < steps ? sizes[t + 1] : 0;
+    if (n_next > 0)
+      mm_into(recurrent.narrow(0, 0, n_next), d_xp.narrow(0, offsets[t + 1], n_next).narrow(1, 0, 2 * U), gates_kernel_t);
+    const Tensor h_prev = previous_block(hs, h0, offsets, t, n);
+    AT_DISPATCH_FLOATING_TYPES(hs.scalar_type(), "gru_before_backward", [&] {
+      gru_before_backward_first(ptr<scalar_t>(gates, off, 3 * U), ptr<scalar_t>(h_prev, 0, U),
+                                ptr<scalar_t>(up.rows, up.row(offsets, t), up.stride()), up.stride(),
+                                ptr<scalar_t>(recurrent, 0, U), n_next, mut<scalar_t>(carry, 0, U),
+                                mut<scalar_t>(d_xp, off, 3 * U), mut<scalar_t>(scratch, 0, 2 * U), n, U, sigma, phi);
+    });
+    mm_into(d_rh.narrow(0, 0, n), d_xp.narrow(0, off, n).narrow(1, 2 * U, U), candidate_kernel_t);
+    AT_DISPATCH_FLOATING_TYPES(hs.scalar_type(), "gru_before_backward", [&] {
+      gru_before_backward_second(ptr<scalar_t>(gates, off, 3 * U), ptr<scalar_t>(h_prev, 0, U),
+                                 ptr<scalar_t>(d_rh, 0, U), mut<scalar_t>(carry, 0, U), mut<scalar_t>(d_xp, off, 3 * U),
+                                 mut<scalar_t>(scratch, 0, 2 * U), n, U, sigma);
+    });
+  }
+  Tensor d_h0 = carry.clone();
+  if (steps > 0)
+    d_h0.narrow(0, 0, sizes[0]).addmm_(d_xp.narrow(0, offsets[0], sizes[0]).narrow(1, 0, 2 * U), gates_kernel_t);
+  return {d_xp, d_h0};
+}
+
 // xp (S, U) projected inputs; h0 (N, U); kernel (U, U). Returns hs (S, U).
 Tensor simple_forward(const Tensor& xp, const Tensor& h0, const Tensor& kernel, const std::vector<int64_t>& sizes,
                       const std::vector<int64_t>& offsets, int64_t phi) {
@@ -1134,6 +1316,8 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("lstm_backward", &lstm_backward);
   m.def("gru_forward", &gru_forward);
   m.def("gru_backward", &gru_backward);
+  m.def("gru_before_forward", &gru_before_forward);
+  m.def("gru_before_backward", &gru_before_backward);
   m.def("simple_forward", &simple_forward);
   m.def("simple_backward", &simple_backward);
   m.def("tiled_available", &tiled_available);

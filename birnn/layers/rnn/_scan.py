@@ -365,6 +365,76 @@ def _gru_backward(saved, d_hs, d_h, *, sigma, phi, last_use, **_):
     return d_xp, d_h0, _weight_grad(layout, hs, h0, d_hu, sums=bias_grad), bias_grad
 
 
+def _gru_before_forward(xp, h0, kernel, *, layout, sigma, phi, owned):
+    """``reset_after=False`` GRU (the reset gate scales the state before the candidate's recurrent multiply).
+
+    Saves the activated gates ``[z | r | candidate]`` ``(S, 3U)`` and ``r * h_prev`` ``(S, U)``, the
+    candidate's recurrent input, whose product with the candidate's gradient is that block's kernel gradient.
+    """
+    u = h0.shape[1]
+    native = _compiled(xp, h0, kernel)
+    if native is not None:
+        ids = _native.ACTIVATIONS
+        hs, gates, reset_h = native.gru_before_forward(xp.contiguous(), h0.contiguous(), kernel.contiguous(),
+                                                       layout.sizes, layout.offsets, ids[sigma], ids[phi], owned)
+        return (hs, layout.final(hs, h0)), (native, layout, h0, kernel, hs, gates, reset_h)
+    gates_kernel_t, candidate_kernel_t = (k.t().contiguous() for k in kernel.split([2 * u, u], dim=1))
+    total = xp.shape[0]
+    gates, hs, reset_h = xp.new_empty(total, 3 * u), xp.new_empty(total, u), xp.new_empty(total, u)
+    h_prev = h0
+    for n, s in layout.steps:
+        previous = h_prev[:n]
+        zr = _activate(sigma, _gemm.matmul_add(previous, gates_kernel_t, xp[s, : 2 * u]), gates[s, : 2 * u])
+        torch.mul(zr[:, u:], previous, out=reset_h[s])
+        candidate = _activate(phi, _gemm.matmul_add(reset_h[s], candidate_kernel_t, xp[s, 2 * u :]), gates[s, 2 * u :])
+        torch.addcmul(candidate, zr[:, :u], previous - candidate, out=hs[s])
+        h_prev = hs[s]
+    return (hs, layout.final(hs, h0)), (None, layout, h0, kernel, hs, gates, reset_h)
+
+
+def _gru_before_backward(saved, d_hs, d_h, *, sigma, phi, last_use, **_):
+    native, layout, h0, kernel, hs, gates, reset_h = saved
+    n_rows, u = h0.shape
+    if native is not None:
+        ids = _native.ACTIVATIONS
+        d_xp, d_h0 = native.gru_before_backward(_rows(d_hs), _dense(d_h, h0), h0.contiguous(), kernel.contiguous(),
+                                                hs, gates, layout.sizes, layout.offsets, ids[sigma], ids[phi],
+                                                last_use)
+        return d_xp, d_h0, _gru_before_kernel_grad(layout, hs, h0, reset_h, d_xp)
+    d_sigma, d_phi = DERIVATIVES[sigma], DERIVATIVES[phi]
+    gates_kernel, candidate_kernel = kernel.split([2 * u, u], dim=1)
+    z, r, candidate = gates.split(u, dim=1)
+    previous = layout.previous_states(hs, h0)
+    p_z = (previous - candidate) * d_sigma(z)
+    p_a = (1 - z) * d_phi(candidate)
+    p_r = previous * d_sigma(r)
+    up_h = layout.with_final(d_hs, _dense(d_h, h0), n_rows)
+    total = hs.shape[0]
+    d_xp = hs.new_empty(total, 3 * u)
+    d_next = carry = None
+    for _, s in reversed(layout.steps):
+        dh = _recurrent_grad(d_next, gates_kernel, up_h[s], carry)
+        d_a = torch.mul(dh, p_a[s], out=d_xp[s, 2 * u :])
+        d_reset_h = _gemm.matmul(d_a, candidate_kernel)
+        torch.mul(dh, p_z[s], out=d_xp[s, :u])
+        torch.mul(d_reset_h, p_r[s], out=d_xp[s, u : 2 * u])
+        carry = dh * z[s] + d_reset_h * r[s]
+        d_next = d_xp[s, : 2 * u]
+    d_h0 = up_h[total:].clone()
+    if d_next is not None:
+        d_h0[: d_next.shape[0]] += _gemm.matmul_add(d_next, gates_kernel, carry)
+    return d_xp, d_h0, _gru_before_kernel_grad(layout, hs, h0, reset_h, d_xp)
+
+
+def _gru_before_kernel_grad(layout: _Layout, hs: Tensor, h0: Tensor, reset_h: Tensor, d_xp: Tensor) -> Tensor:
+    """``(U, 3U)``: the z and r columns from every step's previous state, the candidate's from ``r * h_prev``."""
+    u = h0.shape[1]
+    out = hs.new_empty(u, 3 * u)
+    _gemm.transposed_matmul([_previous_pieces(layout, hs, h0)], d_xp[:, : 2 * u], out[:, : 2 * u])
+    _gemm.transposed_matmul(reset_h, d_xp[:, 2 * u :], out[:, 2 * u :])
+    return out
+
+
 def _simple_forward(xp, h0, kernel, *, layout, phi, owned):
     native = _compiled(xp, h0, kernel)
     if native is not None:
@@ -404,8 +474,10 @@ def _simple_backward(saved, d_hs, d_h, *, phi, inputs=None, sums=None, **_):
 class Job:
     """One direction's recurrence: its cell kind, packed step sizes and activations.
 
-    Tensor inputs, in order: ``lstm``: ``xp, h0, c0, kernel``; ``gru``: ``xp, h0, kernel, bias``
-    (``bias`` may be ``None``); ``simple``: ``xp, h0, kernel``. Outputs: ``hs`` and the final
+    Tensor inputs, in order: ``lstm``: ``xp, h0, c0, kernel``; ``gru`` (reset after the recurrent
+    multiply): ``xp, h0, kernel, bias`` (the recurrent bias row, or ``None``); ``gru_before`` (reset
+    before it, Keras's ``reset_after=False``, whose only bias is the inputs'): ``xp, h0, kernel``;
+    ``simple``: ``xp, h0, kernel``. Outputs: ``hs`` and the final
     states (``h``, and ``c`` for LSTM). ``reverse``: run the (full) blocks from the last to the
     first (see ``_Layout``). ``owned``: ``xp`` was made for this call alone (an input projection no one
     else reads), so the kernel may overwrite it (the LSTM turns it into its gates in place).
@@ -427,15 +499,16 @@ class Job:
 
     @property
     def arity(self) -> int:
-        return {"lstm": 4, "gru": 4, "simple": 3}[self.kind] + (2 if self.projects else 0)
+        return {"lstm": 4, "gru": 4, "gru_before": 3, "simple": 3}[self.kind] + (2 if self.projects else 0)
 
     @property
     def outputs(self) -> int:
         return 3 if self.kind == "lstm" else 2
 
 
-_FORWARD = {"lstm": _lstm_forward, "gru": _gru_forward, "simple": _simple_forward}
-_BACKWARD = {"lstm": _lstm_backward, "gru": _gru_backward, "simple": _simple_backward}
+_FORWARD = {"lstm": _lstm_forward, "gru": _gru_forward, "gru_before": _gru_before_forward, "simple": _simple_forward}
+_BACKWARD = {"lstm": _lstm_backward, "gru": _gru_backward, "gru_before": _gru_before_backward,
+             "simple": _simple_backward}
 
 
 def _split(items: tuple, sizes: list[int]) -> list[tuple]:

@@ -24,6 +24,7 @@ MASKS = {
 LAYERS = [
     (LSTM, {}), (GRU, {}), (SimpleRNN, {}), (LSTM, {"activation": "relu"}),
     (GRU, {"recurrent_activation": "hard_sigmoid"}), (SimpleRNN, {"activation": "softsign", "use_bias": False}),
+    (GRU, {"reset_after": False}), (GRU, {"reset_after": False, "activation": "relu", "use_bias": False}),
 ]
 
 
@@ -123,7 +124,8 @@ def test_packing_round_trip():
 @pytest.mark.parametrize(
     "kind, activation_names",
     [("lstm", ("sigmoid", "tanh")), ("lstm", ("hard_sigmoid", "softsign")), ("gru", ("sigmoid", "tanh")),
-     ("gru_no_bias", ("legacy_hard_sigmoid", "relu")), ("simple", ("tanh",)), ("simple", ("linear",))],
+     ("gru_no_bias", ("legacy_hard_sigmoid", "relu")), ("gru_before", ("sigmoid", "tanh")),
+     ("gru_before", ("hard_sigmoid", "softsign")), ("simple", ("tanh",)), ("simple", ("linear",))],
 )
 def test_scan_gradients_by_finite_differences(kind, activation_names, batch_sizes, rows, native):
     from birnn import activations
@@ -142,6 +144,9 @@ def test_scan_gradients_by_finite_differences(kind, activation_names, batch_size
         fn, args = (lambda a, b, k, e: _scan.gru_scan(a, b, k, e, batch_sizes, *fns)), (make(total, 3 * u), make(rows, u), make(u, 3 * u), make(3 * u))
     elif kind == "gru_no_bias":
         fn, args = (lambda a, b, k: _scan.gru_scan(a, b, k, None, batch_sizes, *fns)), (make(total, 3 * u), make(rows, u), make(u, 3 * u))
+    elif kind == "gru_before":
+        job = _scan.Job(kind, batch_sizes, {"sigma": fns[0], "phi": fns[1]})
+        fn, args = (lambda a, b, k: _scan.scan([job], [[a, b, k]])[0]), (make(total, 3 * u), make(rows, u), make(u, 3 * u))
     else:
         fn, args = (lambda a, b, k: _scan.simple_scan(a, b, k, batch_sizes, *fns)), (make(total, u), make(rows, u), make(u, u))
     with _native.use_native(native):
@@ -149,7 +154,7 @@ def test_scan_gradients_by_finite_differences(kind, activation_names, batch_size
 
 
 @pytest.mark.parametrize("native, tiled", [(True, True), (True, False), (False, False)], ids=["tiled", "mm", "python"])
-@pytest.mark.parametrize("kind", ["lstm", "gru", "simple"])
+@pytest.mark.parametrize("kind", ["lstm", "gru", "gru_before", "simple"])
 def test_joint_output_is_the_directions_column_blocks_with_the_same_gradients(kind, native, tiled):
     """``scan(..., joint=True)``: each job's ``hs`` is written into (the LSTM) or copied into (the others)
     its column block of one output, in job order; outputs and gradients equal separate outputs whether
@@ -160,7 +165,7 @@ def test_joint_output_is_the_directions_column_blocks_with_the_same_gradients(ki
     if tiled and not (_native.available() and _native.tiled_available()):
         pytest.skip("no tiled product here (it needs the compiled kernels and AVX-512)")
     fns = {"phi": activations.tanh} if kind == "simple" else {"sigma": activations.sigmoid, "phi": activations.tanh}
-    gates, units, sizes = {"lstm": 4, "gru": 3, "simple": 1}[kind], [5, 7], [3, 3, 3, 3]
+    gates, units, sizes = {"lstm": 4, "gru": 3, "gru_before": 3, "simple": 1}[kind], [5, 7], [3, 3, 3, 3]
     g = torch.Generator().manual_seed(4)
 
     def make(*shape):
@@ -170,7 +175,7 @@ def test_joint_output_is_the_directions_column_blocks_with_the_same_gradients(ki
     groups = []
     for u, reverse in zip(units, (False, True)):
         core = {"lstm": [make(3, u), make(3, u), make(u, 4 * u)], "gru": [make(3, u), make(u, 3 * u), make(3 * u)],
-                "simple": [make(3, u), make(u, u)]}[kind]
+                "gru_before": [make(3, u), make(u, 3 * u)], "simple": [make(3, u), make(u, u)]}[kind]
         groups.append([x, *core, make(6, gates * u), make(gates * u)])
     jobs = [_scan.Job(kind, sizes, fns, reverse, projects=True) for reverse in (False, True)]
     leaves = [x, *(t for group in groups for t in group[1:])]

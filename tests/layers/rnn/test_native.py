@@ -17,6 +17,20 @@ ACTIVATIONS = list(_native.ACTIVATIONS)
 SIZES = [  # holes at the end, full, one step, no steps, full blocks run from the last to the first
     ([4, 4, 3, 1, 1], 4, False), ([3, 3], 3, False), ([2], 4, False), ([], 3, False), ([3, 3, 3], 3, True),
 ]
+KINDS = ["lstm", "gru", "gru_before", "simple"]  # gru_before: reset_after=False
+GATES = {"lstm": 4, "gru": 3, "gru_before": 3, "simple": 1}
+
+
+def _core(kind: str, xp: torch.Tensor, h0: torch.Tensor, c0: torch.Tensor, kernel: torch.Tensor,
+          bias: torch.Tensor | None) -> list[torch.Tensor | None]:
+    """The job's tensors of ``kind`` (``_scan.Job``) from a full set of candidates."""
+    return {"lstm": [xp, h0, c0, kernel], "gru": [xp, h0, kernel, bias], "gru_before": [xp, h0, kernel],
+            "simple": [xp, h0, kernel]}[kind]
+
+
+def _standard(kind: str) -> dict:
+    """The kind's standard activations."""
+    return {"phi": activations.tanh} if kind == "simple" else {"sigma": activations.sigmoid, "phi": activations.tanh}
 
 
 def test_the_extension_builds_where_a_toolchain_exists():
@@ -29,7 +43,7 @@ def _run(kind: str, fns: dict, sizes: list[int], rows: int, dtype: torch.dtype, 
     """Outputs and input gradients of one scan; ``upstream``: which outputs the loss reads
     (``"all"``, ``"final"``: no gradient reaches the sequence, ``"strided"``: the sequence's
     gradient arrives as a column slice of a wider one)."""
-    gates = {"lstm": 4, "gru": 3, "simple": 1}[kind]
+    gates = GATES[kind]
     g = torch.Generator().manual_seed(0)
 
     def make(*shape: int, scale: float = 1.0) -> torch.Tensor:
@@ -37,7 +51,7 @@ def _run(kind: str, fns: dict, sizes: list[int], rows: int, dtype: torch.dtype, 
 
     xp, h0, c0 = make(sum(sizes), gates * units), make(rows, units), make(rows, units)
     kernel, bias = make(units, gates * units, scale=0.4), make(gates * units)
-    tensors = {"lstm": [xp, h0, c0, kernel], "gru": [xp, h0, kernel, bias], "simple": [xp, h0, kernel]}[kind]
+    tensors = _core(kind, xp, h0, c0, kernel, bias)
     with _native.use_native(native):
         if owned:  # the kernel may overwrite its projected inputs: give it a private copy, as the dispatcher does
             tensors_in = [tensors[0] * 1, *tensors[1:]]
@@ -62,7 +76,7 @@ def _run(kind: str, fns: dict, sizes: list[int], rows: int, dtype: torch.dtype, 
 @pytest.mark.parametrize("dtype, tolerance, tiled", [(torch.float64, 1e-12, False), (torch.float32, 1e-5, False),
                                                      (torch.float32, 1e-5, True)], ids=["f64", "f32", "f32_tiled"])
 @pytest.mark.parametrize("sizes, rows, reverse", SIZES, ids=["ragged", "full", "one_step", "empty", "reversed"])
-@pytest.mark.parametrize("kind", ["lstm", "gru", "simple"])
+@pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("activation", ACTIVATIONS, ids=lambda fn: fn.__name__)
 def test_compiled_loops_match_python_loops(kind, activation, sizes, rows, reverse, dtype, tolerance, tiled):
     if tiled and not _native.tiled_available():
@@ -80,30 +94,30 @@ def test_compiled_loops_match_python_loops(kind, activation, sizes, rows, revers
 
 @pytest.mark.parametrize("upstream", ["final", "strided"])
 @pytest.mark.parametrize("sizes, rows, reverse", SIZES, ids=["ragged", "full", "one_step", "empty", "reversed"])
-@pytest.mark.parametrize("kind", ["lstm", "gru", "simple"])
+@pytest.mark.parametrize("kind", KINDS)
 def test_compiled_loops_read_any_upstream_gradient(kind, sizes, rows, reverse, upstream):
     """No gradient for the sequence (only final states read) and a strided one give the Python loops' results."""
-    fns = {"phi": activations.tanh} if kind == "simple" else {"sigma": activations.sigmoid, "phi": activations.tanh}
+    fns = _standard(kind)
     args = (kind, fns, sizes, rows, torch.float64)
     _assert_same(_run(*args, True, reverse=reverse, upstream=upstream),
                  _run(*args, False, reverse=reverse, upstream=upstream), 1e-12)
 
 
 @pytest.mark.parametrize("sizes, rows, reverse", SIZES, ids=["ragged", "full", "one_step", "empty", "reversed"])
-@pytest.mark.parametrize("kind", ["lstm", "gru", "simple"])
+@pytest.mark.parametrize("kind", KINDS)
 def test_owned_inputs_and_buffers_reused_by_a_last_backward_change_nothing(kind, sizes, rows, reverse):
     """``owned`` (the projection becomes the gates in place) and the backward pass overwriting saved
     buffers when no graph is retained give the Python loops' results, and a retained graph still
     gives the same gradients twice."""
-    fns = {"phi": activations.tanh} if kind == "simple" else {"sigma": activations.sigmoid, "phi": activations.tanh}
+    fns = _standard(kind)
     args = (kind, fns, sizes, rows, torch.float64)
     _assert_same(_run(*args, True, reverse=reverse, owned=True), _run(*args, False, reverse=reverse), 1e-12)
     g = torch.Generator().manual_seed(3)
-    gates = {"lstm": 4, "gru": 3, "simple": 1}[kind]
+    gates = GATES[kind]
     xp = torch.randn(sum(sizes), gates * 5, dtype=torch.float64, generator=g, requires_grad=True)
     h0, c0 = torch.randn(rows, 5, dtype=torch.float64, generator=g), torch.randn(rows, 5, dtype=torch.float64, generator=g)
     kernel = torch.randn(5, gates * 5, dtype=torch.float64, generator=g, requires_grad=True)
-    tensors = {"lstm": [xp * 1, h0, c0, kernel], "gru": [xp * 1, h0, kernel, None], "simple": [xp * 1, h0, kernel]}[kind]
+    tensors = _core(kind, xp * 1, h0, c0, kernel, None)
     with _native.use_native(True):
         (hs, *_), = _scan.scan([_scan.Job(kind, sizes, fns, reverse, owned=True)], [tensors])
     loss = (hs * torch.randn(hs.shape, dtype=torch.float64, generator=g)).sum()
@@ -114,19 +128,19 @@ def test_owned_inputs_and_buffers_reused_by_a_last_backward_change_nothing(kind,
 
 
 @pytest.mark.parametrize("native", [True, False], ids=["compiled", "python"])
-@pytest.mark.parametrize("kind", ["lstm", "gru", "simple"])
+@pytest.mark.parametrize("kind", KINDS)
 def test_reversed_blocks_are_the_sequence_run_backwards(kind, native):
     """A reversed layout over blocks in time order == the ordinary layout over the time-flipped blocks."""
     steps, rows, units = 4, 3, 5
-    fns = {"phi": activations.tanh} if kind == "simple" else {"sigma": activations.sigmoid, "phi": activations.tanh}
-    gates = {"lstm": 4, "gru": 3, "simple": 1}[kind]
+    fns = _standard(kind)
+    gates = GATES[kind]
     g = torch.Generator().manual_seed(1)
     xp = torch.randn(steps, rows, gates * units, dtype=torch.float64, generator=g)
     h0, c0 = torch.randn(rows, units, dtype=torch.float64, generator=g), torch.randn(rows, units, dtype=torch.float64, generator=g)
     kernel, bias = torch.randn(units, gates * units, dtype=torch.float64, generator=g), torch.randn(gates * units, dtype=torch.float64, generator=g)
 
     def run(x: torch.Tensor, reverse: bool) -> tuple[torch.Tensor, ...]:
-        tensors = {"lstm": [x, h0, c0, kernel], "gru": [x, h0, kernel, bias], "simple": [x, h0, kernel]}[kind]
+        tensors = _core(kind, x, h0, c0, kernel, bias)
         with _native.use_native(native):
             return _scan.scan([_scan.Job(kind, [rows] * steps, fns, reverse)], [tensors])[0]
 
@@ -150,7 +164,7 @@ def _assert_same(got: list[torch.Tensor], want: list[torch.Tensor], tolerance: f
 
 
 @pytest.mark.parametrize("tiled, thread_count", [(False, 1), (True, 1), (True, 2)], ids=["mm", "tiled", "two_threads"])
-@pytest.mark.parametrize("kind", ["lstm", "gru", "simple"])
+@pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("units, sizes", [(131, [6, 5, 5]), (16, [9, 9, 7]), (64, [24, 17, 3])], ids=str)
 def test_large_units_use_the_vectorised_tails(kind, units, sizes, tiled, thread_count):
     """Units that are not (131) or are (16, 64) a multiple of the vector width exercise the loops'
@@ -158,7 +172,7 @@ def test_large_units_use_the_vectorised_tails(kind, units, sizes, tiled, thread_
     threaded at::mm is used even when tiling is on)."""
     if tiled and not _native.tiled_available():
         pytest.skip("this CPU or build has no tiled product (it needs AVX-512)")
-    fns = {"phi": activations.tanh} if kind == "simple" else {"sigma": activations.sigmoid, "phi": activations.tanh}
+    fns = _standard(kind)
     with _native.use_tiled(tiled), threads(thread_count):
         assert _native.extension().use_tiled(torch.empty(0)) == (tiled and thread_count == 1)
         got = _run(kind, fns, sizes, sizes[0], torch.float32, True, units=units)
@@ -169,7 +183,7 @@ def test_large_units_use_the_vectorised_tails(kind, units, sizes, tiled, thread_
 def _run_projecting(kind: str, sizes: list[int], rows: int, reverse: bool, features: int, with_bias: bool,
                     native: bool) -> list[torch.Tensor]:
     """Outputs and every input's gradient of one job that projects its packed inputs itself."""
-    gates, units = {"lstm": 4, "gru": 3, "simple": 1}[kind], 19
+    gates, units = GATES[kind], 19
     g = torch.Generator().manual_seed(features)
 
     def make(*shape: int, scale: float = 1.0) -> torch.Tensor:
@@ -178,9 +192,9 @@ def _run_projecting(kind: str, sizes: list[int], rows: int, reverse: bool, featu
     x, h0, c0 = make(sum(sizes), features), make(rows, units), make(rows, units)
     kernel, input_kernel = make(units, gates * units, scale=0.4), make(features, gates * units, scale=0.4)
     bias = make(gates * units) if with_bias else None
-    core = {"lstm": [x, h0, c0, kernel], "gru": [x, h0, kernel, make(gates * units)], "simple": [x, h0, kernel]}[kind]
+    core = _core(kind, x, h0, c0, kernel, make(gates * units))
     tensors = [*core, input_kernel, bias]
-    fns = {"phi": activations.tanh} if kind == "simple" else {"sigma": activations.sigmoid, "phi": activations.tanh}
+    fns = _standard(kind)
     job = _scan.Job(kind, sizes, fns, reverse, projects=True)
     with _native.use_native(native):
         assert _scan._projects_in_loop(job, x) == (native and kind == "lstm" and _native.extension().use_tiled(x))
@@ -195,7 +209,7 @@ def _run_projecting(kind: str, sizes: list[int], rows: int, reverse: bool, featu
 @pytest.mark.parametrize("tiled", [True, False], ids=["tiled", "mm"])
 @pytest.mark.parametrize("features, with_bias", [(3, True), (17, False), (64, True)], ids=str)
 @pytest.mark.parametrize("sizes, rows, reverse", SIZES, ids=["ragged", "full", "one_step", "empty", "reversed"])
-@pytest.mark.parametrize("kind", ["lstm", "gru", "simple"])
+@pytest.mark.parametrize("kind", KINDS)
 def test_jobs_that_project_their_inputs_match_python_loops(kind, sizes, rows, reverse, features, with_bias, tiled):
     """``Job.projects``: the LSTM's compiled loop projecting its inputs step by step inside the tiled
     product ([x_t | h] @ [W; U], the bias as addend: features not a multiple of the tile, no bias) and the
@@ -209,18 +223,19 @@ def test_jobs_that_project_their_inputs_match_python_loops(kind, sizes, rows, re
     _assert_same(got, _run_projecting(*args, False), 1e-5)
 
 
-@pytest.mark.parametrize("kind, passes", [("lstm", 1), ("simple", 1), ("gru", 3)])
+@pytest.mark.parametrize("kind, passes", [("lstm", 1), ("simple", 1), ("gru", 3), ("gru_before", 3)])
 def test_both_kernels_gradients_take_one_pass_where_they_share_it(kind, passes, monkeypatch):
     """LSTM and SimpleRNN: the input projection and the recurrent product have the same pre-activation
     gradient, so one product over [x | previous states] gives both kernels' gradients (one pass over the
-    (S, G) gradient instead of two); the GRU's differ (three products: the input kernel's and the recurrent
-    kernel's two column blocks, [z r] and the candidate's)."""
+    (S, G) gradient instead of two); the GRUs' differ (three products: the input kernel's and the recurrent
+    kernel's two column blocks, [z r] and the candidate's, the latter over r * h_prev without a reset
+    after the multiply)."""
     calls = []
     real = _scan._gemm.transposed_matmul
     monkeypatch.setattr(_scan._gemm, "transposed_matmul", lambda *a, **k: calls.append(a[0]) or real(*a, **k))
     _run_projecting(kind, [3, 3, 3], 3, False, 5, True, True)
     assert len(calls) == passes
-    if kind != "gru":
+    if passes == 1:
         assert [len(pieces) for pieces in calls[0]] == [1, 2]  # x; h0 and the states shifted by one block
 
 

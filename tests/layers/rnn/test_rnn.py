@@ -261,7 +261,8 @@ def test_dropout_only_when_training_shared_across_time_and_seeded():
         (lambda: SimpleRNN(U, activation="softsign"), None),
         (lambda: RNN(LSTMCell(U)), None),
         (lambda: LSTM(U, use_cudnn=False), "use_cudnn=False"),
-        (lambda: GRU(U, reset_after=False), "no sequence kernel for this cell"),
+        (lambda: GRU(U, reset_after=False), None),
+        (lambda: GRU(U, reset_after=False, activation="relu"), None),
         (lambda: RNN([LSTMCell(U)]), "no sequence kernel for this cell"),
         (lambda: LSTM(U, activation="elu"), "an activation without a known derivative"),
     ],
@@ -285,7 +286,9 @@ def test_loop_fallback_predicate(make, reason):
         (lambda: SimpleRNN(U, activation="softsign"), False, False, "scan"),
         (lambda: LSTM(U, activation="relu"), False, False, "scan"),
         (lambda: LSTM(U, use_cudnn=False), False, False, "loop"),
-        (lambda: GRU(U, reset_after=False), False, False, "loop"),
+        (lambda: GRU(U, reset_after=False), False, False, "scan"),  # PyTorch's GRU resets after its multiply
+        (lambda: GRU(U, reset_after=False), False, True, "scan"),
+        (lambda: GRU(U, reset_after=False, use_cudnn=False), False, False, "loop"),
     ],
 )
 def test_kernel_choice(make, grad, masked, expected):
