@@ -3,11 +3,13 @@
 Three implementations compute the same thing (tests hold them to 1e-5 / 1e-4 of each other):
 
 * ``"loop"``: ``_loop.run_loop`` over the cell's step, autograd per step. It runs everything:
-  user cells, ``constants``, recurrent dropout, any activation, ``use_cudnn=False``.
+  user cells, ``constants``, any activation, ``use_cudnn=False``.
 * ``"scan"``: the sequence-level kernels of ``_scan`` (hand-written back-propagation through time,
   masks of any pattern as packed sequences, whole-sequence GEMMs). For birnn's own cells (both GRU
   variants; ``reset_after=False`` has no PyTorch kernel, so it runs here at inference too) whose
-  activations have a known derivative (``_scan.DERIVATIVES``). Their time loops are compiled
+  activations have a known derivative (``_scan.DERIVATIVES``), recurrent dropout included (one mask
+  per call multiplies the previous states the recurrent product reads, as Keras does; PyTorch's kernels
+  have no such mask, so a training call with it always runs here). Their time loops are compiled
   (``_native``) where a C++ toolchain exists, Python-driven otherwise.
 * ``"fused"``: PyTorch's own recurrent kernels (``torch._VF.lstm`` / ``gru`` / ``rnn_tanh`` /
   ``rnn_relu``: cuDNN on CUDA, oneDNN on CPU) for the exact configurations they implement
@@ -85,8 +87,6 @@ def reason_for_loop(layer: RNN, *, training: bool, constants: Any) -> str | None
         return "no sequence kernel for this cell"
     if constants is not None:
         return "constants were given"
-    if training and layer.cell.recurrent_dropout > 0.0:
-        return "recurrent dropout while training"
     if any(fn not in DERIVATIVES for fn in _activations(layer)):
         return "an activation without a known derivative"
     return None
@@ -112,12 +112,17 @@ def choose(layer: RNN, *, mask: Tensor | None, training: bool, constants: Any, i
         # exporters and compilers see plain tensor ops: PyTorch's kernel (one ONNX LSTM/GRU/RNN node)
         # or the step loop, never the sequence kernels' Python-level autograd functions
         return "fused" if mask is None and _fused_name(layer) is not None else "loop"
-    if _fused_name(layer) is not None and not _compiled_training(inputs):
+    if _fused_name(layer) is not None and not _compiled_training(inputs) and not _recurrent_dropout(layer, training):
         if mask is None:
             return "fused"
         if _cell_kind(layer) != "lstm" or not (layer.return_state or layer.stateful):
             return "fused_masked"
     return "scan"
+
+
+def _recurrent_dropout(layer: RNN, training: bool) -> bool:
+    """This call drops recurrent units (a rate of exactly 1.0 means none, as in Keras)."""
+    return training and 0.0 < layer.cell.recurrent_dropout < 1.0
 
 
 def _compiled_training(inputs: Tensor) -> bool:
@@ -290,7 +295,8 @@ def _scan_job(
     is meaningful); the other direction of an unmasked pair reuses the packed rows of the very same input
     (one time-major copy of a batch-major input, not two)."""
     cell, kind = layer.cell, _cell_kind(layer)
-    inputs = _dropped(layer, call)
+    masks = cell.dropout_masks(call.sequences, call.states, call.training)  # drawn as the step loop draws them
+    inputs = cell._dropped_inputs(call.sequences, masks.inputs)
     made = next((p for p in packs if p[0] is inputs), None) if call.mask is None else None
     if made is not None:
         packed, packing = made[1], dataclasses.replace(made[2], blocks_reversed=layer.go_backwards)
@@ -312,7 +318,11 @@ def _scan_job(
         fns = {"phi": cell.activation}
         tensors = [packed, *states, cell.recurrent_kernel]
     tensors += [cell.kernel, cell.input_bias()]
-    return Job(kind, packing.batch_sizes, fns, packing.blocks_reversed, projects=True), tensors, packing
+    dropout = masks.recurrent is not None
+    if dropout:  # in packed row order, like the states
+        tensors.append(masks.recurrent.index_select(0, packing.order))
+    job = Job(kind, packing.batch_sizes, fns, packing.blocks_reversed, projects=True, dropout=dropout)
+    return job, tensors, packing
 
 
 def _scan_result(layer: RNN, outputs: tuple[Tensor, ...], packing: Packing, aligned: bool) -> Result:

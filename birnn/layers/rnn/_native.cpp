@@ -843,21 +843,32 @@ void gru_before_backward_first(const T* g, const T* __restrict h_prev, const T* 
   }
 }
 
+// With recurrent dropout, `mask` (n, U) scales the state where it entered the candidate's product (r * h * m).
 template <typename T>
 void gru_before_backward_second(const T* g, const T* __restrict h_prev, const T* __restrict d_rh,
-                                T* __restrict carry, T* d_xp, T* __restrict scratch, int64_t n, int64_t U,
-                                int64_t sigma) {
+                                const T* __restrict mask, T* __restrict carry, T* d_xp, T* __restrict scratch,
+                                int64_t n, int64_t U, int64_t sigma) {
   for (int64_t r = 0; r < n; ++r) {
     const T* reset = g + r * 3 * U + U;
     T* ds = scratch + r * 2 * U;
     derivative(sigma, reset, ds, U);
     const T *pr = h_prev + r * U, *dr = d_rh + r * U;
     T *cr = carry + r * U, *out = d_xp + r * 3 * U + U;
+    if (mask == nullptr) {
 #pragma omp simd
-    for (int64_t j = 0; j < U; ++j) {
-      const T rj = reset[j];
-      out[j] = dr[j] * pr[j] * ds[j];
-      cr[j] += dr[j] * rj;
+      for (int64_t j = 0; j < U; ++j) {
+        const T rj = reset[j];
+        out[j] = dr[j] * pr[j] * ds[j];
+        cr[j] += dr[j] * rj;
+      }
+    } else {
+      const T* mr = mask + r * U;
+#pragma omp simd
+      for (int64_t j = 0; j < U; ++j) {
+        const T rj = reset[j], d = dr[j] * mr[j];
+        out[j] = d * pr[j] * ds[j];
+        cr[j] += d * rj;
+      }
     }
   }
 }
@@ -897,6 +908,44 @@ T* mut(Tensor& t, int64_t row, int64_t width) {
 // Writes a @ b into the first rows of out (a narrow of a contiguous tensor is contiguous).
 void mm_into(Tensor out, const Tensor& a, const Tensor& b) { at::mm_out(out, a, b); }
 
+// Recurrent dropout: an (N, U) mask, rows in packed order, that multiplies every step's previous state
+// before its recurrent product, and so the product's gradient on the way back; or none (undefined).
+// A step's n rows are the first n of the batch, so they take the mask's first n rows.
+struct RecurrentMask {
+  Tensor mask;
+  RecurrentMask(const c10::optional<Tensor>& m, int64_t N, int64_t U, const at::TensorOptions& options)
+      : mask(m.has_value() && m->defined() ? m->contiguous() : Tensor()) {
+    TORCH_CHECK(!mask.defined() || (mask.dim() == 2 && mask.size(0) == N && mask.size(1) == U &&
+                                     mask.scalar_type() == options.dtype().toScalarType()),
+                "birnn native kernels: the recurrent dropout mask is (N, U) = (", N, ", ", U,
+                ") of the states' dtype, got ", mask.defined() ? mask.sizes() : at::IntArrayRef{});
+  }
+  explicit operator bool() const { return mask.defined(); }
+  // The R rows (from row r0 of a step) a tiled product reads: h's rows (ld apart) as they are, or times
+  // the mask in scratch (ld becomes U).
+  const float* rows(const float* h, int64_t& ld, int64_t r0, int64_t R, int64_t U, float* scratch) const {
+    if (!mask.defined()) return h;
+    const float* m = mask.data_ptr<float>() + r0 * U;
+    for (int64_t r = 0; r < R; ++r)
+#pragma omp simd
+      for (int64_t j = 0; j < U; ++j) scratch[r * U + j] = h[r * ld + j] * m[r * U + j];
+    ld = U;
+    return scratch;
+  }
+  // rows[r] *= mask row r0 + r for n contiguous rows of U.
+  void scale(float* rows, int64_t r0, int64_t n, int64_t U) const {
+    if (!mask.defined()) return;
+    const float* m = mask.data_ptr<float>() + r0 * U;
+#pragma omp simd
+    for (int64_t j = 0; j < n * U; ++j) rows[j] *= m[j];
+  }
+  // The at::mm paths: a step's previous states as the product reads them, and a gradient block scaled.
+  Tensor applied(const Tensor& h) const { return mask.defined() ? h * mask.narrow(0, 0, h.size(0)) : h; }
+  void scale_(Tensor rows) const {
+    if (mask.defined()) rows.mul_(mask.narrow(0, 0, rows.size(0)));
+  }
+};
+
 // The upstream gradient of every output, read in place whatever its row stride; without one (only the
 // final states are used) every step reads the same block of zeros. row(t): the first row of step t.
 struct Upstream {
@@ -923,9 +972,11 @@ struct Upstream {
 std::vector<Tensor> lstm_forward(const Tensor& xp, const Tensor& h0, const Tensor& c0, const Tensor& kernel,
                                  const std::vector<int64_t>& sizes, const std::vector<int64_t>& offsets, int64_t sigma,
                                  int64_t phi, bool in_place, const c10::optional<Tensor>& input_kernel,
-                                 const c10::optional<Tensor>& bias, const c10::optional<Tensor>& out) {
+                                 const c10::optional<Tensor>& bias, const c10::optional<Tensor>& out,
+                                 const c10::optional<Tensor>& recurrent_mask) {
   pybind11::gil_scoped_release no_gil;
   const int64_t S = xp.size(0), N = h0.size(0), U = h0.size(1);
+  const RecurrentMask dropout(recurrent_mask, N, U, xp.options());
   const bool projects = input_kernel.has_value() && input_kernel->defined();
   const int64_t F = projects ? input_kernel->size(0) : 0;
   if (projects) {
@@ -944,7 +995,7 @@ std::vector<Tensor> lstm_forward(const Tensor& xp, const Tensor& h0, const Tenso
               ") block with unit column stride of the inputs' dtype, got ", into ? out->sizes() : at::IntArrayRef{});
   Tensor gates = in_place && !projects ? xp : at::empty({S, 4 * U}, xp.options()),
          hs = into ? *out : at::empty({S, U}, xp.options()), cs = at::empty({S, U}, xp.options()),
-         tc = at::empty({N, U}, xp.options());
+         tc = at::empty({N, U}, xp.options()), dropped = at::empty({4, U}, xp.options());
   const int64_t ldh = hs.stride(0);
   if (use_tiled(xp)) {
     Panels panels = pack(projects ? at::cat({*input_kernel, kernel}) : kernel, 4, U);
@@ -960,8 +1011,10 @@ std::vector<Tensor> lstm_forward(const Tensor& xp, const Tensor& h0, const Tenso
       const float* c_prev = t == 0 ? c0.data_ptr<float>() : c + offsets[t - 1] * U;
       for_row_blocks(sizes[t], [&](int64_t r0, int64_t R) {
         const int64_t row = off + r0;
-        if (projects) product_rows({x + row * F, F}, h_prev + r0 * ld_prev, ld_prev, R, panels, b, 0, g + row * 4 * U, 4 * U);
-        else product_rows({}, h_prev + r0 * ld_prev, ld_prev, R, panels, x + row * 4 * U, 4 * U, g + row * 4 * U, 4 * U);
+        int64_t lda = ld_prev;
+        const float* a = dropout.rows(h_prev + r0 * ld_prev, lda, r0, R, U, dropped.data_ptr<float>());
+        if (projects) product_rows({x + row * F, F}, a, lda, R, panels, b, 0, g + row * 4 * U, 4 * U);
+        else product_rows({}, a, lda, R, panels, x + row * 4 * U, 4 * U, g + row * 4 * U, 4 * U);
         lstm_cell_forward<float>(g + row * 4 * U, nullptr, c_prev + r0 * U, c + row * U, scratch + r0 * U, h + row * ldh, ldh,
                                  R, U, sigma, phi);
       });
@@ -971,7 +1024,7 @@ std::vector<Tensor> lstm_forward(const Tensor& xp, const Tensor& h0, const Tenso
   for (size_t t = 0; t < sizes.size(); ++t) {
     const int64_t n = sizes[t], off = offsets[t];
     Tensor block = gates.narrow(0, off, n);
-    const Tensor h_prev = previous_block(hs, h0, offsets, t, n);
+    const Tensor h_prev = dropout.applied(previous_block(hs, h0, offsets, t, n));
     if (in_place) at::addmm_out(block, block, h_prev, kernel);
     else mm_into(block, h_prev, kernel);
     const Tensor c_prev = previous_block(cs, c0, offsets, t, n);
@@ -990,10 +1043,12 @@ std::vector<Tensor> lstm_forward(const Tensor& xp, const Tensor& h0, const Tenso
 std::vector<Tensor> lstm_backward(const c10::optional<Tensor>& d_hs, const Tensor& d_h, const Tensor& d_c,
                                   const Tensor& c0, const Tensor& kernel, const Tensor& cs, const Tensor& gates,
                                   const std::vector<int64_t>& sizes, const std::vector<int64_t>& offsets,
-                                  int64_t sigma, int64_t phi, bool in_place) {
+                                  int64_t sigma, int64_t phi, bool in_place,
+                                  const c10::optional<Tensor>& recurrent_mask) {
   pybind11::gil_scoped_release no_gil;
   const int64_t N = c0.size(0), U = c0.size(1);
   auto options = gates.options();
+  const RecurrentMask dropout(recurrent_mask, N, U, options);
   Tensor dz = in_place ? gates : at::empty_like(gates), carry = d_c.clone(), d_h0 = d_h.clone(), recurrent = at::empty({N, U}, options);
   Tensor d_gates = at::empty({N, 4 * U}, options), tc = at::empty({N, U}, options), d_tc = at::empty({N, U}, options);
   const Tensor kernel_t = kernel.t();
@@ -1007,16 +1062,25 @@ std::vector<Tensor> lstm_backward(const c10::optional<Tensor>& d_hs, const Tenso
     for_blocks_backward(sizes, offsets, [&](int64_t t, int64_t row, int64_t r0, int64_t R, int64_t next) {
       const float* c_prev = t == 0 ? c0.data_ptr<float>() : c + offsets[t - 1] * U;
       const float* upstream = up.rows.data_ptr<float>() + up.row(offsets, t) * up.stride();
-      if (next > 0) product_rows({}, d + (offsets[t + 1] + r0) * 4 * U, 4 * U, next, panels, nullptr, 0, rec + r0 * U, U);
+      if (next > 0) {
+        product_rows({}, d + (offsets[t + 1] + r0) * 4 * U, 4 * U, next, panels, nullptr, 0, rec + r0 * U, U);
+        dropout.scale(rec + r0 * U, r0, next, U);
+      }
       lstm_cell_backward<float>(g + row * 4 * U, c + row * U, c_prev + r0 * U, upstream + r0 * up.stride(), up.stride(),
                                 rec + r0 * U, final_h + r0 * U, next, cr + r0 * U, d + row * 4 * U, dg + r0 * 4 * U,
                                 t1 + r0 * U, t2 + r0 * U, R, U, sigma, phi);
     });
-    if (steps > 0) rows_product(d + offsets[0] * 4 * U, 4 * U, sizes[0], panels, d_h0.data_ptr<float>(), U, false);
+    if (steps > 0) {
+      rows_product(d + offsets[0] * 4 * U, 4 * U, sizes[0], panels, d_h0.data_ptr<float>(), U, false);
+      dropout.scale(d_h0.data_ptr<float>(), 0, sizes[0], U);
+    }
   } else {
     for (int64_t t = steps - 1; t >= 0; --t) {
       const int64_t n = sizes[t], off = offsets[t], n_next = t + 1 < steps ? sizes[t + 1] : 0;
-      if (n_next > 0) mm_into(recurrent.narrow(0, 0, n_next), dz.narrow(0, offsets[t + 1], n_next), kernel_t);
+      if (n_next > 0) {
+        mm_into(recurrent.narrow(0, 0, n_next), dz.narrow(0, offsets[t + 1], n_next), kernel_t);
+        dropout.scale_(recurrent.narrow(0, 0, n_next));
+      }
       const Tensor c_prev = previous_block(cs, c0, offsets, t, n);
       AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "lstm_backward", [&] {
         lstm_cell_backward(ptr<scalar_t>(gates, off, 4 * U), ptr<scalar_t>(cs, off, U), ptr<scalar_t>(c_prev, 0, U),
@@ -1026,7 +1090,10 @@ std::vector<Tensor> lstm_backward(const c10::optional<Tensor>& d_hs, const Tenso
                            mut<scalar_t>(tc, 0, U), mut<scalar_t>(d_tc, 0, U), n, U, sigma, phi);
       });
     }
-    if (steps > 0) mm_into(d_h0.narrow(0, 0, sizes[0]), dz.narrow(0, offsets[0], sizes[0]), kernel_t);
+    if (steps > 0) {
+      mm_into(d_h0.narrow(0, 0, sizes[0]), dz.narrow(0, offsets[0], sizes[0]), kernel_t);
+      dropout.scale_(d_h0.narrow(0, 0, sizes[0]));
+    }
   }
   return {dz, d_h0, carry};
 }
@@ -1037,12 +1104,13 @@ std::vector<Tensor> lstm_backward(const c10::optional<Tensor>& d_hs, const Tenso
 // to this call alone and becomes the gates.
 std::vector<Tensor> gru_forward(const Tensor& xp, const Tensor& h0, const Tensor& kernel, const c10::optional<Tensor>& bias,
                                 const std::vector<int64_t>& sizes, const std::vector<int64_t>& offsets, int64_t sigma,
-                                int64_t phi, bool in_place) {
+                                int64_t phi, bool in_place, const c10::optional<Tensor>& recurrent_mask) {
   pybind11::gil_scoped_release no_gil;
   const int64_t S = xp.size(0), N = h0.size(0), U = h0.size(1);
   auto options = xp.options();
+  const RecurrentMask dropout(recurrent_mask, N, U, options);
   Tensor hs = at::empty({S, U}, options), gates = in_place ? xp : at::empty({S, 3 * U}, options),
-         hu_h = at::empty({S, U}, options), hu = at::empty({N, 3 * U}, options);
+         hu_h = at::empty({S, U}, options), hu = at::empty({N, 3 * U}, options), dropped = at::empty({4, U}, options);
   const bool has_bias = bias.has_value() && bias->defined();
   if (use_tiled(xp)) {
     const Panels panels = pack(kernel, 3, U);
@@ -1054,7 +1122,9 @@ std::vector<Tensor> gru_forward(const Tensor& xp, const Tensor& h0, const Tensor
       const float* h_prev = t == 0 ? h0.data_ptr<float>() : h + offsets[t - 1] * U;
       for_row_blocks(sizes[t], [&](int64_t r0, int64_t R) {
         const int64_t row = off + r0;
-        product_rows({}, h_prev + r0 * U, U, R, panels, b, 0, rec + r0 * 3 * U, 3 * U);
+        int64_t lda = U;
+        const float* a = dropout.rows(h_prev + r0 * U, lda, r0, R, U, dropped.data_ptr<float>());
+        product_rows({}, a, lda, R, panels, b, 0, rec + r0 * 3 * U, 3 * U);
         gru_cell_forward<float>(rec + r0 * 3 * U, x + row * 3 * U, h_prev + r0 * U, g + row * 3 * U, hh + row * U,
                                 h + row * U, R, U, sigma, phi);
       });
@@ -1063,10 +1133,10 @@ std::vector<Tensor> gru_forward(const Tensor& xp, const Tensor& h0, const Tensor
   }
   for (size_t t = 0; t < sizes.size(); ++t) {
     const int64_t n = sizes[t], off = offsets[t];
-    const Tensor h_prev = previous_block(hs, h0, offsets, t, n);
+    const Tensor h_prev = previous_block(hs, h0, offsets, t, n), h_in = dropout.applied(h_prev);
     Tensor block = hu.narrow(0, 0, n);
-    if (has_bias) at::addmm_out(block, *bias, h_prev, kernel);
-    else at::mm_out(block, h_prev, kernel);
+    if (has_bias) at::addmm_out(block, *bias, h_in, kernel);
+    else at::mm_out(block, h_in, kernel);
     AT_DISPATCH_FLOATING_TYPES(xp.scalar_type(), "gru_forward", [&] {
       gru_cell_forward(ptr<scalar_t>(hu, 0, 3 * U), ptr<scalar_t>(xp, off, 3 * U), ptr<scalar_t>(h_prev, 0, U),
                        mut<scalar_t>(gates, off, 3 * U), mut<scalar_t>(hu_h, off, U), mut<scalar_t>(hs, off, U), n, U,
@@ -1084,10 +1154,11 @@ std::vector<Tensor> gru_forward(const Tensor& xp, const Tensor& h0, const Tensor
 std::vector<Tensor> gru_backward(const c10::optional<Tensor>& d_hs, const Tensor& d_h, const Tensor& h0,
                                  const Tensor& kernel, const Tensor& hs, const Tensor& gates, const Tensor& hu_h,
                                  const std::vector<int64_t>& sizes, const std::vector<int64_t>& offsets, int64_t sigma,
-                                 int64_t phi, bool in_place) {
+                                 int64_t phi, bool in_place, const c10::optional<Tensor>& recurrent_mask) {
   pybind11::gil_scoped_release no_gil;
   const int64_t S = hs.size(0), N = h0.size(0), U = h0.size(1);
   auto options = hs.options();
+  const RecurrentMask dropout(recurrent_mask, N, U, options);
   Tensor d_xp = in_place ? gates : at::empty({S, 3 * U}, options), d_hh = in_place ? hu_h : at::empty({S, U}, options),
          block = at::empty({N, 3 * U}, options),
          carry = d_h.clone(), recurrent = at::zeros({N, U}, options), d_zr = at::empty({N, 2 * U}, options),
@@ -1105,18 +1176,28 @@ std::vector<Tensor> gru_backward(const c10::optional<Tensor>& d_hs, const Tensor
     for_blocks_backward(sizes, offsets, [&](int64_t t, int64_t row, int64_t r0, int64_t R, int64_t next) {
       const float* h_prev = t == 0 ? h0.data_ptr<float>() : h + offsets[t - 1] * U;
       const float* upstream = up.rows.data_ptr<float>() + up.row(offsets, t) * up.stride();
-      if (next > 0) product_rows({}, blk + r0 * 3 * U, 3 * U, next, panels, nullptr, 0, rec + r0 * U, U);
+      if (next > 0) {
+        product_rows({}, blk + r0 * 3 * U, 3 * U, next, panels, nullptr, 0, rec + r0 * U, U);
+        dropout.scale(rec + r0 * U, r0, next, U);
+      }
       gru_cell_backward<float>(g + row * 3 * U, hh + row * U, h_prev + r0 * U, upstream + r0 * up.stride(), up.stride(),
                                rec + r0 * U, next, cr + r0 * U, dx + row * 3 * U, dhh + row * U, blk + r0 * 3 * U,
                                dzr + r0 * 2 * U, dc + r0 * U, R, U, sigma, phi);
     });
     Tensor d_h0 = carry.clone();
-    if (steps > 0) rows_product(blk, 3 * U, sizes[0], panels, d_h0.data_ptr<float>(), U, true);
+    if (steps > 0) {  // rec is free now
+      rows_product(blk, 3 * U, sizes[0], panels, rec, U, false);
+      dropout.scale(rec, 0, sizes[0], U);
+      d_h0.narrow(0, 0, sizes[0]).add_(recurrent.narrow(0, 0, sizes[0]));
+    }
     return {d_xp, d_hh, d_h0};
   }
   for (int64_t t = steps - 1; t >= 0; --t) {
     const int64_t n = sizes[t], off = offsets[t], n_next = t + 1 < steps ? sizes[t + 1] : 0;
-    if (n_next > 0) mm_into(recurrent.narrow(0, 0, n_next), block.narrow(0, 0, n_next), kernel_t);
+    if (n_next > 0) {
+      mm_into(recurrent.narrow(0, 0, n_next), block.narrow(0, 0, n_next), kernel_t);
+      dropout.scale_(recurrent.narrow(0, 0, n_next));
+    }
     const Tensor h_prev = previous_block(hs, h0, offsets, t, n);
     AT_DISPATCH_FLOATING_TYPES(hs.scalar_type(), "gru_backward", [&] {
       gru_cell_backward(ptr<scalar_t>(gates, off, 3 * U), ptr<scalar_t>(hu_h, off, U), ptr<scalar_t>(h_prev, 0, U), ptr<scalar_t>(up.rows, up.row(offsets, t), up.stride()), up.stride(),
@@ -1127,7 +1208,7 @@ std::vector<Tensor> gru_backward(const c10::optional<Tensor>& d_hs, const Tensor
     });
   }
   Tensor d_h0 = carry.clone();
-  if (steps > 0) d_h0.narrow(0, 0, sizes[0]).addmm_(block.narrow(0, 0, sizes[0]), kernel_t);
+  if (steps > 0) d_h0.narrow(0, 0, sizes[0]).add_(dropout.applied(at::mm(block.narrow(0, 0, sizes[0]), kernel_t)));
   return {d_xp, d_hh, d_h0};
 }
 
@@ -1137,12 +1218,14 @@ std::vector<Tensor> gru_backward(const c10::optional<Tensor>& d_hs, const Tensor
 // block's kernel gradient reads it). in_place: xp belongs to this call alone and becomes the gates.
 std::vector<Tensor> gru_before_forward(const Tensor& xp, const Tensor& h0, const Tensor& kernel,
                                        const std::vector<int64_t>& sizes, const std::vector<int64_t>& offsets,
-                                       int64_t sigma, int64_t phi, bool in_place) {
+                                       int64_t sigma, int64_t phi, bool in_place,
+                                       const c10::optional<Tensor>& recurrent_mask) {
   pybind11::gil_scoped_release no_gil;
   const int64_t S = xp.size(0), N = h0.size(0), U = h0.size(1);
   auto options = xp.options();
+  const RecurrentMask dropout(recurrent_mask, N, U, options);
   Tensor hs = at::empty({S, U}, options), gates = in_place ? xp : at::empty({S, 3 * U}, options),
-         reset_h = at::empty({S, U}, options);
+         reset_h = at::empty({S, U}, options), dropped = at::empty({4, U}, options);
   const Tensor gates_kernel = kernel.narrow(1, 0, 2 * U), candidate_kernel = kernel.narrow(1, 2 * U, U);
   if (use_tiled(xp)) {
     const Panels zr = pack(gates_kernel, 2, U), cand = pack(candidate_kernel, 1, U);
@@ -1154,8 +1237,10 @@ std::vector<Tensor> gru_before_forward(const Tensor& xp, const Tensor& h0, const
       for_row_blocks(sizes[t], [&](int64_t r0, int64_t R) {
         const int64_t row = off + r0;
         float* gr = g + row * 3 * U;
-        product_rows({}, h_prev + r0 * U, U, R, zr, x + row * 3 * U, 3 * U, gr, 3 * U);
-        gru_before_gates<float>(gr, h_prev + r0 * U, rh + row * U, R, U, sigma);
+        int64_t lda = U;  // the states as the products read them: times the recurrent dropout mask, if any
+        const float* a = dropout.rows(h_prev + r0 * U, lda, r0, R, U, dropped.data_ptr<float>());
+        product_rows({}, a, lda, R, zr, x + row * 3 * U, 3 * U, gr, 3 * U);
+        gru_before_gates<float>(gr, a, rh + row * U, R, U, sigma);
         product_rows({}, rh + row * U, U, R, cand, x + row * 3 * U + 2 * U, 3 * U, gr + 2 * U, 3 * U);
         gru_before_output<float>(gr, h_prev + r0 * U, h + row * U, R, U, phi);
       });
@@ -1164,12 +1249,12 @@ std::vector<Tensor> gru_before_forward(const Tensor& xp, const Tensor& h0, const
   }
   for (size_t t = 0; t < sizes.size(); ++t) {
     const int64_t n = sizes[t], off = offsets[t];
-    const Tensor h_prev = previous_block(hs, h0, offsets, t, n);
+    const Tensor h_prev = previous_block(hs, h0, offsets, t, n), h_in = dropout.applied(h_prev).contiguous();
     Tensor block = gates.narrow(0, off, n), reset_block = reset_h.narrow(0, off, n);
     Tensor zr = block.narrow(1, 0, 2 * U), cand = block.narrow(1, 2 * U, U);
-    at::addmm_out(zr, xp.narrow(0, off, n).narrow(1, 0, 2 * U), h_prev, gates_kernel);
+    at::addmm_out(zr, xp.narrow(0, off, n).narrow(1, 0, 2 * U), h_in, gates_kernel);
     AT_DISPATCH_FLOATING_TYPES(xp.scalar_type(), "gru_before_forward", [&] {
-      gru_before_gates(mut<scalar_t>(gates, off, 3 * U), ptr<scalar_t>(h_prev, 0, U), mut<scalar_t>(reset_h, off, U), n,
+      gru_before_gates(mut<scalar_t>(gates, off, 3 * U), ptr<scalar_t>(h_in, 0, U), mut<scalar_t>(reset_h, off, U), n,
                        U, sigma);
     });
     at::addmm_out(cand, xp.narrow(0, off, n).narrow(1, 2 * U, U), reset_block, candidate_kernel);
@@ -1186,10 +1271,12 @@ std::vector<Tensor> gru_before_forward(const Tensor& xp, const Tensor& h0, const
 std::vector<Tensor> gru_before_backward(const c10::optional<Tensor>& d_hs, const Tensor& d_h, const Tensor& h0,
                                         const Tensor& kernel, const Tensor& hs, const Tensor& gates,
                                         const std::vector<int64_t>& sizes, const std::vector<int64_t>& offsets,
-                                        int64_t sigma, int64_t phi, bool in_place) {
+                                        int64_t sigma, int64_t phi, bool in_place,
+                                        const c10::optional<Tensor>& recurrent_mask) {
   pybind11::gil_scoped_release no_gil;
   const int64_t S = hs.size(0), N = h0.size(0), U = h0.size(1);
   auto options = hs.options();
+  const RecurrentMask dropout(recurrent_mask, N, U, options);
   Tensor d_xp = in_place ? gates : at::empty({S, 3 * U}, options), carry = d_h.clone(),
          recurrent = at::zeros({N, U}, options), d_rh = at::empty({N, U}, options),
          scratch = at::empty({N, 2 * U}, options);
@@ -1201,24 +1288,34 @@ std::vector<Tensor> gru_before_backward(const c10::optional<Tensor>& d_hs, const
     const float *g = gates.data_ptr<float>(), *h = hs.data_ptr<float>();
     float *dx = d_xp.data_ptr<float>(), *rec = recurrent.data_ptr<float>(), *cr = carry.data_ptr<float>(),
           *drh = d_rh.data_ptr<float>(), *sc = scratch.data_ptr<float>();
+    const float* mask = dropout ? dropout.mask.data_ptr<float>() : nullptr;
     for_blocks_backward(sizes, offsets, [&](int64_t t, int64_t row, int64_t r0, int64_t R, int64_t next) {
       const float* h_prev = (t == 0 ? h0.data_ptr<float>() : h + offsets[t - 1] * U) + r0 * U;
       const float* upstream = up.rows.data_ptr<float>() + up.row(offsets, t) * up.stride();
-      if (next > 0) product_rows({}, dx + (offsets[t + 1] + r0) * 3 * U, 3 * U, next, zr, nullptr, 0, rec + r0 * U, U);
+      if (next > 0) {
+        product_rows({}, dx + (offsets[t + 1] + r0) * 3 * U, 3 * U, next, zr, nullptr, 0, rec + r0 * U, U);
+        dropout.scale(rec + r0 * U, r0, next, U);
+      }
       gru_before_backward_first<float>(g + row * 3 * U, h_prev, upstream + r0 * up.stride(), up.stride(), rec + r0 * U,
                                        next, cr + r0 * U, dx + row * 3 * U, sc + r0 * 2 * U, R, U, sigma, phi);
       product_rows({}, dx + row * 3 * U + 2 * U, 3 * U, R, cand, nullptr, 0, drh + r0 * U, U);
-      gru_before_backward_second<float>(g + row * 3 * U, h_prev, drh + r0 * U, cr + r0 * U, dx + row * 3 * U,
-                                        sc + r0 * 2 * U, R, U, sigma);
+      gru_before_backward_second<float>(g + row * 3 * U, h_prev, drh + r0 * U, mask ? mask + r0 * U : nullptr,
+                                        cr + r0 * U, dx + row * 3 * U, sc + r0 * 2 * U, R, U, sigma);
     });
     Tensor d_h0 = carry.clone();
-    if (steps > 0) rows_product(dx + offsets[0] * 3 * U, 3 * U, sizes[0], zr, d_h0.data_ptr<float>(), U, true);
+    if (steps > 0) {  // rec is free now
+      rows_product(dx + offsets[0] * 3 * U, 3 * U, sizes[0], zr, rec, U, false);
+      dropout.scale(rec, 0, sizes[0], U);
+      d_h0.narrow(0, 0, sizes[0]).add_(recurrent.narrow(0, 0, sizes[0]));
+    }
     return {d_xp, d_h0};
   }
   for (int64_t t = steps - 1; t >= 0; --t) {
     const int64_t n = sizes[t], off = offsets[t], n_next = t + 1 < steps ? sizes[t + 1] : 0;
-    if (n_next > 0)
+    if (n_next > 0) {
       mm_into(recurrent.narrow(0, 0, n_next), d_xp.narrow(0, offsets[t + 1], n_next).narrow(1, 0, 2 * U), gates_kernel_t);
+      dropout.scale_(recurrent.narrow(0, 0, n_next));
+    }
     const Tensor h_prev = previous_block(hs, h0, offsets, t, n);
     AT_DISPATCH_FLOATING_TYPES(hs.scalar_type(), "gru_before_backward", [&] {
       gru_before_backward_first(ptr<scalar_t>(gates, off, 3 * U), ptr<scalar_t>(h_prev, 0, U),
@@ -1229,22 +1326,25 @@ std::vector<Tensor> gru_before_backward(const c10::optional<Tensor>& d_hs, const
     mm_into(d_rh.narrow(0, 0, n), d_xp.narrow(0, off, n).narrow(1, 2 * U, U), candidate_kernel_t);
     AT_DISPATCH_FLOATING_TYPES(hs.scalar_type(), "gru_before_backward", [&] {
       gru_before_backward_second(ptr<scalar_t>(gates, off, 3 * U), ptr<scalar_t>(h_prev, 0, U),
-                                 ptr<scalar_t>(d_rh, 0, U), mut<scalar_t>(carry, 0, U), mut<scalar_t>(d_xp, off, 3 * U),
+                                 ptr<scalar_t>(d_rh, 0, U), dropout ? ptr<scalar_t>(dropout.mask, 0, U) : nullptr,
+                                 mut<scalar_t>(carry, 0, U), mut<scalar_t>(d_xp, off, 3 * U),
                                  mut<scalar_t>(scratch, 0, 2 * U), n, U, sigma);
     });
   }
   Tensor d_h0 = carry.clone();
   if (steps > 0)
-    d_h0.narrow(0, 0, sizes[0]).addmm_(d_xp.narrow(0, offsets[0], sizes[0]).narrow(1, 0, 2 * U), gates_kernel_t);
+    d_h0.narrow(0, 0, sizes[0]).add_(
+        dropout.applied(at::mm(d_xp.narrow(0, offsets[0], sizes[0]).narrow(1, 0, 2 * U), gates_kernel_t)));
   return {d_xp, d_h0};
 }
 
 // xp (S, U) projected inputs; h0 (N, U); kernel (U, U). Returns hs (S, U).
 Tensor simple_forward(const Tensor& xp, const Tensor& h0, const Tensor& kernel, const std::vector<int64_t>& sizes,
-                      const std::vector<int64_t>& offsets, int64_t phi) {
+                      const std::vector<int64_t>& offsets, int64_t phi, const c10::optional<Tensor>& recurrent_mask) {
   pybind11::gil_scoped_release no_gil;
   const int64_t U = h0.size(1);
-  Tensor hs = at::empty_like(xp);
+  const RecurrentMask dropout(recurrent_mask, h0.size(0), U, xp.options());
+  Tensor hs = at::empty_like(xp), dropped = at::empty({4, U}, xp.options());
   if (use_tiled(xp)) {
     const Panels panels = pack(kernel, 1, U);
     const float* x = xp.data_ptr<float>();
@@ -1254,7 +1354,9 @@ Tensor simple_forward(const Tensor& xp, const Tensor& h0, const Tensor& kernel, 
       const float* h_prev = t == 0 ? h0.data_ptr<float>() : h + offsets[t - 1] * U;
       for_row_blocks(sizes[t], [&](int64_t r0, int64_t R) {
         const int64_t row = off + r0;
-        product_rows({}, h_prev + r0 * U, U, R, panels, x + row * U, U, h + row * U, U);
+        int64_t lda = U;
+        const float* a = dropout.rows(h_prev + r0 * U, lda, r0, R, U, dropped.data_ptr<float>());
+        product_rows({}, a, lda, R, panels, x + row * U, U, h + row * U, U);
         activate<float>(phi, h + row * U, R * U);
       });
     }
@@ -1262,7 +1364,7 @@ Tensor simple_forward(const Tensor& xp, const Tensor& h0, const Tensor& kernel, 
   }
   for (size_t t = 0; t < sizes.size(); ++t) {
     const int64_t n = sizes[t], off = offsets[t];
-    mm_into(hs.narrow(0, off, n), previous_block(hs, h0, offsets, t, n), kernel);
+    mm_into(hs.narrow(0, off, n), dropout.applied(previous_block(hs, h0, offsets, t, n)), kernel);
     AT_DISPATCH_FLOATING_TYPES(xp.scalar_type(), "simple_forward", [&] {
       simple_cell_forward(mut<scalar_t>(hs, off, U), ptr<scalar_t>(xp, off, U), n * U, phi);
     });
@@ -1273,9 +1375,11 @@ Tensor simple_forward(const Tensor& xp, const Tensor& h0, const Tensor& kernel, 
 // Returns d_a (S, U) (gradient of the pre-activations, i.e. of xp) and d_h0.
 std::vector<Tensor> simple_backward(const c10::optional<Tensor>& d_hs, const Tensor& d_h, const Tensor& kernel,
                                     const Tensor& hs, const std::vector<int64_t>& sizes,
-                                    const std::vector<int64_t>& offsets, int64_t phi) {
+                                    const std::vector<int64_t>& offsets, int64_t phi,
+                                    const c10::optional<Tensor>& recurrent_mask) {
   pybind11::gil_scoped_release no_gil;
   const int64_t N = d_h.size(0), U = d_h.size(1);
+  const RecurrentMask dropout(recurrent_mask, N, U, hs.options());
   Tensor d_a = at::empty_like(hs), d_h0 = d_h.clone(), recurrent = at::empty({N, U}, hs.options());
   const Tensor kernel_t = kernel.t();
   const Upstream up(d_hs, N, U, hs.options());
@@ -1286,22 +1390,34 @@ std::vector<Tensor> simple_backward(const c10::optional<Tensor>& d_hs, const Ten
     float *da = d_a.data_ptr<float>(), *rec = recurrent.data_ptr<float>();
     for_blocks_backward(sizes, offsets, [&](int64_t t, int64_t row, int64_t r0, int64_t R, int64_t next) {
       const float* upstream = up.rows.data_ptr<float>() + up.row(offsets, t) * up.stride();
-      if (next > 0) product_rows({}, da + (offsets[t + 1] + r0) * U, U, next, panels, nullptr, 0, rec + r0 * U, U);
+      if (next > 0) {
+        product_rows({}, da + (offsets[t + 1] + r0) * U, U, next, panels, nullptr, 0, rec + r0 * U, U);
+        dropout.scale(rec + r0 * U, r0, next, U);
+      }
       simple_cell_backward<float>(h + row * U, upstream + r0 * up.stride(), up.stride(), rec + r0 * U, final_h + r0 * U,
                                   next, da + row * U, R, U, phi);
     });
-    if (steps > 0) rows_product(da + offsets[0] * U, U, sizes[0], panels, d_h0.data_ptr<float>(), U, false);
+    if (steps > 0) {
+      rows_product(da + offsets[0] * U, U, sizes[0], panels, d_h0.data_ptr<float>(), U, false);
+      dropout.scale(d_h0.data_ptr<float>(), 0, sizes[0], U);
+    }
   } else {
     for (int64_t t = steps - 1; t >= 0; --t) {
       const int64_t n = sizes[t], off = offsets[t], n_next = t + 1 < steps ? sizes[t + 1] : 0;
-      if (n_next > 0) mm_into(recurrent.narrow(0, 0, n_next), d_a.narrow(0, offsets[t + 1], n_next), kernel_t);
+      if (n_next > 0) {
+        mm_into(recurrent.narrow(0, 0, n_next), d_a.narrow(0, offsets[t + 1], n_next), kernel_t);
+        dropout.scale_(recurrent.narrow(0, 0, n_next));
+      }
       AT_DISPATCH_FLOATING_TYPES(hs.scalar_type(), "simple_backward", [&] {
         simple_cell_backward(ptr<scalar_t>(hs, off, U), ptr<scalar_t>(up.rows, up.row(offsets, t), up.stride()),
                              up.stride(), ptr<scalar_t>(recurrent, 0, U),
                              ptr<scalar_t>(d_h, 0, U), n_next, mut<scalar_t>(d_a, off, U), n, U, phi);
       });
     }
-    if (steps > 0) mm_into(d_h0.narrow(0, 0, sizes[0]), d_a.narrow(0, offsets[0], sizes[0]), kernel_t);
+    if (steps > 0) {
+      mm_into(d_h0.narrow(0, 0, sizes[0]), d_a.narrow(0, offsets[0], sizes[0]), kernel_t);
+      dropout.scale_(d_h0.narrow(0, 0, sizes[0]));
+    }
   }
   return {d_a, d_h0};
 }
@@ -1312,14 +1428,31 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("lstm_forward", &lstm_forward, pybind11::arg("xp"), pybind11::arg("h0"), pybind11::arg("c0"),
         pybind11::arg("kernel"), pybind11::arg("sizes"), pybind11::arg("offsets"), pybind11::arg("sigma"),
         pybind11::arg("phi"), pybind11::arg("in_place"), pybind11::arg("input_kernel") = pybind11::none(),
-        pybind11::arg("bias") = pybind11::none(), pybind11::arg("out") = pybind11::none());
-  m.def("lstm_backward", &lstm_backward);
-  m.def("gru_forward", &gru_forward);
-  m.def("gru_backward", &gru_backward);
-  m.def("gru_before_forward", &gru_before_forward);
-  m.def("gru_before_backward", &gru_before_backward);
-  m.def("simple_forward", &simple_forward);
-  m.def("simple_backward", &simple_backward);
+        pybind11::arg("bias") = pybind11::none(), pybind11::arg("out") = pybind11::none(),
+        pybind11::arg("recurrent_mask") = pybind11::none());
+  // every time loop takes an optional recurrent dropout mask (N, U) last, by keyword
+  const auto mask = pybind11::arg("recurrent_mask") = pybind11::none();
+  m.def("lstm_backward", &lstm_backward, pybind11::arg("d_hs"), pybind11::arg("d_h"), pybind11::arg("d_c"),
+        pybind11::arg("c0"), pybind11::arg("kernel"), pybind11::arg("cs"), pybind11::arg("gates"),
+        pybind11::arg("sizes"), pybind11::arg("offsets"), pybind11::arg("sigma"), pybind11::arg("phi"),
+        pybind11::arg("in_place"), mask);
+  m.def("gru_forward", &gru_forward, pybind11::arg("xp"), pybind11::arg("h0"), pybind11::arg("kernel"),
+        pybind11::arg("bias"), pybind11::arg("sizes"), pybind11::arg("offsets"), pybind11::arg("sigma"),
+        pybind11::arg("phi"), pybind11::arg("in_place"), mask);
+  m.def("gru_backward", &gru_backward, pybind11::arg("d_hs"), pybind11::arg("d_h"), pybind11::arg("h0"),
+        pybind11::arg("kernel"), pybind11::arg("hs"), pybind11::arg("gates"), pybind11::arg("hu_h"),
+        pybind11::arg("sizes"), pybind11::arg("offsets"), pybind11::arg("sigma"), pybind11::arg("phi"),
+        pybind11::arg("in_place"), mask);
+  m.def("gru_before_forward", &gru_before_forward, pybind11::arg("xp"), pybind11::arg("h0"), pybind11::arg("kernel"),
+        pybind11::arg("sizes"), pybind11::arg("offsets"), pybind11::arg("sigma"), pybind11::arg("phi"),
+        pybind11::arg("in_place"), mask);
+  m.def("gru_before_backward", &gru_before_backward, pybind11::arg("d_hs"), pybind11::arg("d_h"), pybind11::arg("h0"),
+        pybind11::arg("kernel"), pybind11::arg("hs"), pybind11::arg("gates"), pybind11::arg("sizes"),
+        pybind11::arg("offsets"), pybind11::arg("sigma"), pybind11::arg("phi"), pybind11::arg("in_place"), mask);
+  m.def("simple_forward", &simple_forward, pybind11::arg("xp"), pybind11::arg("h0"), pybind11::arg("kernel"),
+        pybind11::arg("sizes"), pybind11::arg("offsets"), pybind11::arg("phi"), mask);
+  m.def("simple_backward", &simple_backward, pybind11::arg("d_hs"), pybind11::arg("d_h"), pybind11::arg("kernel"),
+        pybind11::arg("hs"), pybind11::arg("sizes"), pybind11::arg("offsets"), pybind11::arg("phi"), mask);
   m.def("tiled_available", &tiled_available);
   m.def("set_tiled", &set_tiled);
   m.def("use_tiled", &use_tiled);

@@ -25,6 +25,7 @@ like the packed rows (longest sequence first).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import itertools
 from collections.abc import Callable
@@ -89,6 +90,7 @@ class _Layout:
     reverse: bool
     previous: Tensor  # (S,) packed row of the step before, or S + row for the initial state
     last: Tensor  # (N,) packed row of each row's last step, or S + row for an empty row
+    row: Tensor  # (S,) each packed row's row of the (sorted) batch: its place within its step's block
 
     @staticmethod
     def of(batch_sizes: list[int], rows: int, device: torch.device, reverse: bool = False) -> _Layout:
@@ -111,13 +113,14 @@ class _Layout:
         step = torch.repeat_interleave(torch.arange(len(sizes)), size_t)  # processing step of each packed row
         within = torch.arange(total) - torch.repeat_interleave(size_t.cumsum(0) - size_t, size_t)
         before = torch.where(step > 0, offset_t[(step - 1).clamp(min=0)] + within, total + within)
-        previous = torch.empty(total, dtype=torch.long)
+        previous, row_of = torch.empty(total, dtype=torch.long), torch.empty(total, dtype=torch.long)
         previous[offset_t[step] + within] = before
+        row_of[offset_t[step] + within] = within
         row = torch.arange(rows)
         lengths = (size_t.unsqueeze(0) > row.unsqueeze(1)).sum(1)
         first_row_of = torch.cat([offset_t, offset_t.new_zeros(1)])  # padded: no steps at all is allowed
         last = torch.where(lengths > 0, first_row_of[(lengths - 1).clamp(min=0)] + row, total + row)
-        return _Layout(sizes, offsets, reverse, previous.to(device), last.to(device))
+        return _Layout(sizes, offsets, reverse, previous.to(device), last.to(device), row_of.to(device))
 
     @property
     def steps(self) -> list[tuple[int, slice]]:
@@ -168,11 +171,22 @@ def _layout(sizes: tuple[int, ...], rows: int, device: torch.device, reverse: bo
     return _Layout._build(list(sizes), rows, device, reverse)
 
 
-def _recurrent_grad(dz_next: Tensor | None, kernel: Tensor, upstream: Tensor, carry: Tensor | None = None) -> Tensor:
-    """``upstream`` plus ``dz_next @ kernel.T`` (and ``carry``) on its first ``len(dz_next)`` rows."""
+def _dropped(h: Tensor, dropout: Tensor | None) -> Tensor:
+    """``h`` ``(n, U)`` times the first ``n`` rows of the recurrent dropout mask (``h`` itself without one)."""
+    return h if dropout is None else h * dropout[: h.shape[0]]
+
+
+def _recurrent_grad(dz_next: Tensor | None, kernel: Tensor, upstream: Tensor, carry: Tensor | None = None,
+                    dropout: Tensor | None = None) -> Tensor:
+    """``upstream`` plus ``dz_next @ kernel.T`` (times the recurrent dropout mask, if any) and ``carry`` on its
+    first ``len(dz_next)`` rows."""
     if dz_next is None:
         return upstream if carry is None else upstream + carry
     n_next = dz_next.shape[0]
+    if dropout is not None:
+        out = upstream.clone()
+        out[:n_next] += _dropped(_gemm.matmul(dz_next, kernel), dropout) + (0 if carry is None else carry)
+        return out
     if n_next == upstream.shape[0]:
         addend = upstream if carry is None else upstream + carry
         return _gemm.matmul_add(dz_next, kernel, addend)
@@ -197,10 +211,13 @@ def _rows(t: Tensor | None) -> Tensor | None:
     return t if t is None or t.stride(-1) == 1 else t.contiguous()
 
 
-def _previous_pieces(layout: _Layout, hs: Tensor, h0: Tensor) -> list[Tensor]:
+def _previous_pieces(layout: _Layout, hs: Tensor, h0: Tensor, dropout: Tensor | None = None) -> list[Tensor]:
     """Every packed row's previous state, ``(S, U)``, as row pieces stacked in order (``_gemm.transposed_matmul``
     reads them in place): without a mask, the initial states for the first block and ``hs`` shifted by one
-    block for the rest; otherwise one gathered copy."""
+    block for the rest; otherwise one gathered copy. ``dropout``: the recurrent dropout mask ``(N, U)``, by
+    which the states are multiplied where the recurrent product reads them (one copy)."""
+    if dropout is not None:
+        return [layout.previous_states(hs, h0) * dropout.index_select(0, layout.row)]
     if not layout.full:
         return [layout.previous_states(hs, h0)]
     n, total = layout.sizes[0], hs.shape[0]
@@ -208,16 +225,16 @@ def _previous_pieces(layout: _Layout, hs: Tensor, h0: Tensor) -> list[Tensor]:
 
 
 def _weight_grad(layout: _Layout, hs: Tensor, h0: Tensor, *d_pre: Tensor, sums: Tensor | None = None,
-                 inputs: Tensor | None = None) -> Tensor:
+                 inputs: Tensor | None = None, dropout: Tensor | None = None) -> Tensor:
     """Gradient of the recurrent kernel: every step's previous state times its pre-activation gradient.
 
     ``d_pre``: the pre-activation gradient ``(S, G)``, possibly as column blocks (concatenated in the
     result, written in place). ``sums``: a ``(G,)`` tensor that receives the column sums of ``d_pre`` (a
     bias's gradient), taken in the same passes. ``inputs`` ``(S, F)`` (one ``d_pre`` block only): the
     packed inputs whose kernel gradient ``inputs^T d_pre`` is taken in the same pass over ``d_pre``;
-    the result is then ``(F + U, G)``, the input kernel's gradient first.
+    the result is then ``(F + U, G)``, the input kernel's gradient first. ``dropout``: see ``_previous_pieces``.
     """
-    previous = _previous_pieces(layout, hs, h0)
+    previous = _previous_pieces(layout, hs, h0, dropout)
     if inputs is not None:
         if len(d_pre) != 1:
             raise ValueError(f"one pre-activation gradient goes with the inputs, got {len(d_pre)}")
@@ -230,10 +247,13 @@ def _weight_grad(layout: _Layout, hs: Tensor, h0: Tensor, *d_pre: Tensor, sums: 
     return out
 
 
-def _lstm_forward(xp, h0, c0, kernel, *, layout, sigma, phi, owned, input_kernel=None, bias=None, out=None):
+def _lstm_forward(xp, h0, c0, kernel, *, layout, sigma, phi, owned, input_kernel=None, bias=None, out=None,
+                  dropout=None):
     """``input_kernel``, ``bias``: ``xp`` is the packed inputs, projected inside the compiled loop
     (only where ``_projects_in_loop`` allows it). ``out``: an ``(S, U)`` block (unit column stride) that
-    receives ``hs``, which is then that block."""
+    receives ``hs``, which is then that block. ``dropout``: the recurrent dropout mask ``(N, U)`` (rows in
+    packed order) that multiplies every previous state the recurrent product reads (the other kinds take it
+    too)."""
     n_rows, u = h0.shape
     native = _compiled(xp, h0, c0, kernel)
     if native is not None:
@@ -241,9 +261,9 @@ def _lstm_forward(xp, h0, c0, kernel, *, layout, sigma, phi, owned, input_kernel
         hs, cs, gates = native.lstm_forward(xp.contiguous(), h0.contiguous(), c0.contiguous(), kernel.contiguous(),
                                             layout.sizes, layout.offsets, ids[sigma], ids[phi], owned,
                                             None if input_kernel is None else input_kernel.contiguous(),
-                                            None if bias is None else bias.contiguous(), out)
+                                            None if bias is None else bias.contiguous(), out, dropout)
         outputs = (hs, layout.final(hs, h0), layout.final(cs, c0))
-        return outputs, (native, layout, h0, c0, kernel, hs, cs, None, gates)
+        return outputs, (native, layout, h0, c0, kernel, hs, cs, None, gates, dropout)
     kernel_t = kernel.t().contiguous()
     total = xp.shape[0]
     gates = torch.empty_like(xp)
@@ -251,7 +271,7 @@ def _lstm_forward(xp, h0, c0, kernel, *, layout, sigma, phi, owned, input_kernel
     hs = xp.new_empty(total, u) if out is None else out
     h_prev, c_prev = h0, c0
     for n, s in layout.steps:
-        z = _gemm.matmul_add(h_prev[:n], kernel_t, xp[s])
+        z = _gemm.matmul_add(_dropped(h_prev[:n], dropout), kernel_t, xp[s])
         g = gates[s]
         _activate(sigma, z, g)
         _activate(phi, z[:, 2 * u : 3 * u], g[:, 2 * u : 3 * u])
@@ -259,18 +279,18 @@ def _lstm_forward(xp, h0, c0, kernel, *, layout, sigma, phi, owned, input_kernel
         torch.mul(g[:, 3 * u :], _activate(phi, c, tcs[s]), out=hs[s])
         h_prev, c_prev = hs[s], cs[s]
     outputs = (hs, layout.final(hs, h0), layout.final(cs, c0))
-    return outputs, (None, layout, h0, c0, kernel, hs, cs, tcs, gates)
+    return outputs, (None, layout, h0, c0, kernel, hs, cs, tcs, gates, dropout)
 
 
 def _lstm_backward(saved, d_hs, d_h, d_c, *, sigma, phi, last_use, inputs=None, sums=None, **_):
     """``inputs``, ``sums``: see ``_weight_grad`` (the kernel gradient then covers the input kernel too)."""
-    native, layout, h0, c0, kernel, hs, cs, tcs, gates = saved
+    native, layout, h0, c0, kernel, hs, cs, tcs, gates, dropout = saved
     if native is not None:
         ids = _native.ACTIVATIONS
         dz, d_h0, d_c0 = native.lstm_backward(_rows(d_hs), _dense(d_h, h0), _dense(d_c, c0), c0.contiguous(),
                                               kernel.contiguous(), cs, gates, layout.sizes, layout.offsets, ids[sigma],
-                                              ids[phi], last_use)
-        return dz, d_h0, d_c0, _weight_grad(layout, hs, h0, dz, inputs=inputs, sums=sums)
+                                              ids[phi], last_use, recurrent_mask=dropout)
+        return dz, d_h0, d_c0, _weight_grad(layout, hs, h0, dz, inputs=inputs, sums=sums, dropout=dropout)
     d_sigma, d_phi = DERIVATIVES[sigma], DERIVATIVES[phi]
     n_rows, u = h0.shape
     d_h, d_c = _dense(d_h, h0), _dense(d_c, c0)
@@ -284,7 +304,7 @@ def _lstm_backward(saved, d_hs, d_h, d_c, *, sigma, phi, last_use, inputs=None, 
     dz = torch.empty_like(gates)
     dz_next = dc_carry = None
     for n, s in reversed(layout.steps):
-        dh = _recurrent_grad(dz_next, kernel, up_h[s])
+        dh = _recurrent_grad(dz_next, kernel, up_h[s], dropout=dropout)
         torch.mul(dh, p_o[s], out=dz[s, 3 * u :])
         dc = torch.addcmul(up_c[s], dh, p_c[s])
         if dc_carry is not None:
@@ -296,12 +316,12 @@ def _lstm_backward(saved, d_hs, d_h, d_c, *, sigma, phi, last_use, inputs=None, 
     d_h0, d_c0 = up_h[total:].clone(), up_c[total:].clone()
     if dz_next is not None:
         n0 = dz_next.shape[0]
-        d_h0[:n0] += _gemm.matmul(dz_next, kernel)
+        d_h0[:n0] += _dropped(_gemm.matmul(dz_next, kernel), dropout)
         d_c0[:n0] += dc_carry
-    return dz, d_h0, d_c0, _weight_grad(layout, hs, h0, dz, inputs=inputs, sums=sums)
+    return dz, d_h0, d_c0, _weight_grad(layout, hs, h0, dz, inputs=inputs, sums=sums, dropout=dropout)
 
 
-def _gru_forward(xp, h0, kernel, bias, *, layout, sigma, phi, owned):
+def _gru_forward(xp, h0, kernel, bias, *, layout, sigma, phi, owned, dropout=None):
     """``reset_after=True`` GRU; ``bias`` is the recurrent bias row (or ``None``)."""
     n_rows, u = h0.shape
     native = _compiled(xp, h0, kernel, bias)
@@ -309,33 +329,34 @@ def _gru_forward(xp, h0, kernel, bias, *, layout, sigma, phi, owned):
         ids = _native.ACTIVATIONS
         hs, gates, hu_h = native.gru_forward(xp.contiguous(), h0.contiguous(), kernel.contiguous(),
                                              None if bias is None else bias.contiguous(), layout.sizes, layout.offsets,
-                                             ids[sigma], ids[phi], owned)
+                                             ids[sigma], ids[phi], owned, recurrent_mask=dropout)
         # the compiled loops keep z, r and the candidate in one (S, 3U) buffer (in the zr slot)
-        return (hs, layout.final(hs, h0)), (native, layout, h0, kernel, bias is not None, hs, gates, None, hu_h)
+        return (hs, layout.final(hs, h0)), (native, layout, h0, kernel, bias is not None, hs, gates, None, hu_h, dropout)
     kernel_t = kernel.t().contiguous()
     total = xp.shape[0]
     zr = xp.new_empty(total, 2 * u)
     hs, cand, hu_h = (xp.new_empty(total, u) for _ in range(3))
     h_prev = h0
     for n, s in layout.steps:
-        hu = _gemm.matmul(h_prev[:n], kernel_t, bias)
+        hu = _gemm.matmul(_dropped(h_prev[:n], dropout), kernel_t, bias)
         gates = _activate(sigma, torch.add(xp[s, : 2 * u], hu[:, : 2 * u], out=zr[s]), zr[s])
         hu_h[s] = hu[:, 2 * u :]
         c = _activate(phi, torch.addcmul(xp[s, 2 * u :], gates[:, u:], hu_h[s]), cand[s])
         torch.addcmul(c, gates[:, :u], h_prev[:n] - c, out=hs[s])
         h_prev = hs[s]
-    return (hs, layout.final(hs, h0)), (None, layout, h0, kernel, bias is not None, hs, zr, cand, hu_h)
+    return (hs, layout.final(hs, h0)), (None, layout, h0, kernel, bias is not None, hs, zr, cand, hu_h, dropout)
 
 
 def _gru_backward(saved, d_hs, d_h, *, sigma, phi, last_use, **_):
-    native, layout, h0, kernel, has_bias, hs, zr, cand, hu_h = saved
+    native, layout, h0, kernel, has_bias, hs, zr, cand, hu_h, dropout = saved
     if native is not None:
         ids = _native.ACTIVATIONS
         d_xp, d_hh, d_h0 = native.gru_backward(_rows(d_hs), _dense(d_h, h0), h0.contiguous(), kernel.contiguous(),
-                                               hs, zr, hu_h, layout.sizes, layout.offsets, ids[sigma], ids[phi], last_use)
+                                               hs, zr, hu_h, layout.sizes, layout.offsets, ids[sigma], ids[phi], last_use,
+                                               recurrent_mask=dropout)
         d_zr = d_xp[:, : 2 * h0.shape[1]]  # with d_hh: the gradient of the recurrent pre-activations
         bias_grad = d_xp.new_empty(d_xp.shape[1]) if has_bias else None
-        return d_xp, d_h0, _weight_grad(layout, hs, h0, d_zr, d_hh, sums=bias_grad), bias_grad
+        return d_xp, d_h0, _weight_grad(layout, hs, h0, d_zr, d_hh, sums=bias_grad, dropout=dropout), bias_grad
     d_sigma, d_phi = DERIVATIVES[sigma], DERIVATIVES[phi]
     n_rows, u = h0.shape
     d_h = _dense(d_h, h0)
@@ -350,7 +371,7 @@ def _gru_backward(saved, d_hs, d_h, *, sigma, phi, last_use, **_):
     d_a = torch.empty_like(hs)
     d_next = carry = None
     for _, s in reversed(layout.steps):
-        dh = _recurrent_grad(d_next, kernel, up_h[s], carry)
+        dh = _recurrent_grad(d_next, kernel, up_h[s], carry, dropout)
         torch.mul(dh, p_z[s], out=d_hu[s, :u])
         da = torch.mul(dh, p_a[s], out=d_a[s])
         torch.mul(da, p_r[s], out=d_hu[s, u : 2 * u])
@@ -359,13 +380,13 @@ def _gru_backward(saved, d_hs, d_h, *, sigma, phi, last_use, **_):
         d_next = d_hu[s]
     d_h0 = up_h[total:].clone()
     if d_next is not None:
-        d_h0[: d_next.shape[0]] += _gemm.matmul_add(d_next, kernel, carry)
+        d_h0[: d_next.shape[0]] += _dropped(_gemm.matmul(d_next, kernel), dropout) + carry
     d_xp = torch.cat([d_hu[:, : 2 * u], d_a], dim=1)
     bias_grad = d_hu.new_empty(d_hu.shape[1]) if has_bias else None
-    return d_xp, d_h0, _weight_grad(layout, hs, h0, d_hu, sums=bias_grad), bias_grad
+    return d_xp, d_h0, _weight_grad(layout, hs, h0, d_hu, sums=bias_grad, dropout=dropout), bias_grad
 
 
-def _gru_before_forward(xp, h0, kernel, *, layout, sigma, phi, owned):
+def _gru_before_forward(xp, h0, kernel, *, layout, sigma, phi, owned, dropout=None):
     """``reset_after=False`` GRU (the reset gate scales the state before the candidate's recurrent multiply).
 
     Saves the activated gates ``[z | r | candidate]`` ``(S, 3U)`` and ``r * h_prev`` ``(S, U)``, the
@@ -376,98 +397,101 @@ def _gru_before_forward(xp, h0, kernel, *, layout, sigma, phi, owned):
     if native is not None:
         ids = _native.ACTIVATIONS
         hs, gates, reset_h = native.gru_before_forward(xp.contiguous(), h0.contiguous(), kernel.contiguous(),
-                                                       layout.sizes, layout.offsets, ids[sigma], ids[phi], owned)
-        return (hs, layout.final(hs, h0)), (native, layout, h0, kernel, hs, gates, reset_h)
+                                                       layout.sizes, layout.offsets, ids[sigma], ids[phi], owned,
+                                                       recurrent_mask=dropout)
+        return (hs, layout.final(hs, h0)), (native, layout, h0, kernel, hs, gates, reset_h, dropout)
     gates_kernel_t, candidate_kernel_t = (k.t().contiguous() for k in kernel.split([2 * u, u], dim=1))
     total = xp.shape[0]
     gates, hs, reset_h = xp.new_empty(total, 3 * u), xp.new_empty(total, u), xp.new_empty(total, u)
     h_prev = h0
     for n, s in layout.steps:
         previous = h_prev[:n]
-        zr = _activate(sigma, _gemm.matmul_add(previous, gates_kernel_t, xp[s, : 2 * u]), gates[s, : 2 * u])
-        torch.mul(zr[:, u:], previous, out=reset_h[s])
+        read = _dropped(previous, dropout)  # the state as the products read it
+        zr = _activate(sigma, _gemm.matmul_add(read, gates_kernel_t, xp[s, : 2 * u]), gates[s, : 2 * u])
+        torch.mul(zr[:, u:], read, out=reset_h[s])
         candidate = _activate(phi, _gemm.matmul_add(reset_h[s], candidate_kernel_t, xp[s, 2 * u :]), gates[s, 2 * u :])
         torch.addcmul(candidate, zr[:, :u], previous - candidate, out=hs[s])
         h_prev = hs[s]
-    return (hs, layout.final(hs, h0)), (None, layout, h0, kernel, hs, gates, reset_h)
+    return (hs, layout.final(hs, h0)), (None, layout, h0, kernel, hs, gates, reset_h, dropout)
 
 
 def _gru_before_backward(saved, d_hs, d_h, *, sigma, phi, last_use, **_):
-    native, layout, h0, kernel, hs, gates, reset_h = saved
+    native, layout, h0, kernel, hs, gates, reset_h, dropout = saved
     n_rows, u = h0.shape
     if native is not None:
         ids = _native.ACTIVATIONS
         d_xp, d_h0 = native.gru_before_backward(_rows(d_hs), _dense(d_h, h0), h0.contiguous(), kernel.contiguous(),
                                                 hs, gates, layout.sizes, layout.offsets, ids[sigma], ids[phi],
-                                                last_use)
-        return d_xp, d_h0, _gru_before_kernel_grad(layout, hs, h0, reset_h, d_xp)
+                                                last_use, recurrent_mask=dropout)
+        return d_xp, d_h0, _gru_before_kernel_grad(layout, hs, h0, reset_h, d_xp, dropout)
     d_sigma, d_phi = DERIVATIVES[sigma], DERIVATIVES[phi]
     gates_kernel, candidate_kernel = kernel.split([2 * u, u], dim=1)
     z, r, candidate = gates.split(u, dim=1)
     previous = layout.previous_states(hs, h0)
     p_z = (previous - candidate) * d_sigma(z)
     p_a = (1 - z) * d_phi(candidate)
-    p_r = previous * d_sigma(r)
+    p_r = (previous if dropout is None else previous * dropout.index_select(0, layout.row)) * d_sigma(r)
     up_h = layout.with_final(d_hs, _dense(d_h, h0), n_rows)
     total = hs.shape[0]
     d_xp = hs.new_empty(total, 3 * u)
     d_next = carry = None
     for _, s in reversed(layout.steps):
-        dh = _recurrent_grad(d_next, gates_kernel, up_h[s], carry)
+        dh = _recurrent_grad(d_next, gates_kernel, up_h[s], carry, dropout)
         d_a = torch.mul(dh, p_a[s], out=d_xp[s, 2 * u :])
         d_reset_h = _gemm.matmul(d_a, candidate_kernel)
         torch.mul(dh, p_z[s], out=d_xp[s, :u])
         torch.mul(d_reset_h, p_r[s], out=d_xp[s, u : 2 * u])
-        carry = dh * z[s] + d_reset_h * r[s]
+        carry = dh * z[s] + _dropped(d_reset_h * r[s], dropout)
         d_next = d_xp[s, : 2 * u]
     d_h0 = up_h[total:].clone()
     if d_next is not None:
-        d_h0[: d_next.shape[0]] += _gemm.matmul_add(d_next, gates_kernel, carry)
-    return d_xp, d_h0, _gru_before_kernel_grad(layout, hs, h0, reset_h, d_xp)
+        d_h0[: d_next.shape[0]] += _dropped(_gemm.matmul(d_next, gates_kernel), dropout) + carry
+    return d_xp, d_h0, _gru_before_kernel_grad(layout, hs, h0, reset_h, d_xp, dropout)
 
 
-def _gru_before_kernel_grad(layout: _Layout, hs: Tensor, h0: Tensor, reset_h: Tensor, d_xp: Tensor) -> Tensor:
-    """``(U, 3U)``: the z and r columns from every step's previous state, the candidate's from ``r * h_prev``."""
+def _gru_before_kernel_grad(layout: _Layout, hs: Tensor, h0: Tensor, reset_h: Tensor, d_xp: Tensor,
+                            dropout: Tensor | None) -> Tensor:
+    """``(U, 3U)``: the z and r columns from every step's previous state, the candidate's from ``r * h_prev``
+    (both as the products read them, times the recurrent dropout mask if any)."""
     u = h0.shape[1]
     out = hs.new_empty(u, 3 * u)
-    _gemm.transposed_matmul([_previous_pieces(layout, hs, h0)], d_xp[:, : 2 * u], out[:, : 2 * u])
+    _gemm.transposed_matmul([_previous_pieces(layout, hs, h0, dropout)], d_xp[:, : 2 * u], out[:, : 2 * u])
     _gemm.transposed_matmul(reset_h, d_xp[:, 2 * u :], out[:, 2 * u :])
     return out
 
 
-def _simple_forward(xp, h0, kernel, *, layout, phi, owned):
+def _simple_forward(xp, h0, kernel, *, layout, phi, owned, dropout=None):
     native = _compiled(xp, h0, kernel)
     if native is not None:
         hs = native.simple_forward(xp.contiguous(), h0.contiguous(), kernel.contiguous(), layout.sizes, layout.offsets,
-                                   _native.ACTIVATIONS[phi])
-        return (hs, layout.final(hs, h0)), (native, layout, h0, kernel, hs)
+                                   _native.ACTIVATIONS[phi], recurrent_mask=dropout)
+        return (hs, layout.final(hs, h0)), (native, layout, h0, kernel, hs, dropout)
     kernel_t = kernel.t().contiguous()
     hs = torch.empty_like(xp)
     h_prev = h0
     for n, s in layout.steps:
-        h_prev = _activate(phi, _gemm.matmul_add(h_prev[:n], kernel_t, xp[s]), hs[s])
-    return (hs, layout.final(hs, h0)), (None, layout, h0, kernel, hs)
+        h_prev = _activate(phi, _gemm.matmul_add(_dropped(h_prev[:n], dropout), kernel_t, xp[s]), hs[s])
+    return (hs, layout.final(hs, h0)), (None, layout, h0, kernel, hs, dropout)
 
 
 def _simple_backward(saved, d_hs, d_h, *, phi, inputs=None, sums=None, **_):
     """``inputs``, ``sums``: see ``_weight_grad``."""
-    native, layout, h0, kernel, hs = saved
+    native, layout, h0, kernel, hs, dropout = saved
     if native is not None:
         d_a, d_h0 = native.simple_backward(_rows(d_hs), _dense(d_h, h0), kernel.contiguous(), hs, layout.sizes,
-                                           layout.offsets,
-                                           _native.ACTIVATIONS[phi])
-        return d_a, d_h0, _weight_grad(layout, hs, h0, d_a, inputs=inputs, sums=sums)
+                                           layout.offsets, _native.ACTIVATIONS[phi], recurrent_mask=dropout)
+        return d_a, d_h0, _weight_grad(layout, hs, h0, d_a, inputs=inputs, sums=sums, dropout=dropout)
     p = DERIVATIVES[phi](hs)
     up_h = layout.with_final(d_hs, _dense(d_h, h0), h0.shape[0])
     d_a = torch.empty_like(hs)
     d_next = None
     for _, s in reversed(layout.steps):
-        d_next = torch.mul(_recurrent_grad(d_next, kernel, up_h[s]), p[s], out=d_a[s])
+        d_next = torch.mul(_recurrent_grad(d_next, kernel, up_h[s], dropout=dropout), p[s], out=d_a[s])
     total = hs.shape[0]
     d_h0 = up_h[total:].clone()
     if d_next is not None:
-        d_h0[: d_next.shape[0]] += _gemm.matmul(d_next, kernel)
-    return d_a, d_h0, _weight_grad(layout, hs, h0, d_a, inputs=inputs, sums=sums)
+        d_h0[: d_next.shape[0]] += _dropped(_gemm.matmul(d_next, kernel), dropout)
+    return d_a, d_h0, _weight_grad(layout, hs, h0, d_a, inputs=inputs, sums=sums, dropout=dropout)
 
 
 @dataclass(frozen=True)
@@ -484,7 +508,9 @@ class Job:
     ``projects``: the first tensor is the packed inputs ``x`` ``(S, F)`` and two more follow the
     kind's: the input kernel ``(F, G)`` and its bias (or ``None``); the job projects the inputs itself
     (inside the compiled LSTM loop where ``_projects_in_loop`` allows, one matrix multiply otherwise)
-    and returns their gradients too.
+    and returns their gradients too. ``dropout``: one more tensor comes last, the recurrent dropout mask
+    ``(N, U)`` (rows in packed order, no gradient), by which every previous state is multiplied where the
+    recurrent product reads it (Keras's ``recurrent_dropout``: one mask for all steps of a call).
     """
 
     kind: str
@@ -493,13 +519,14 @@ class Job:
     reverse: bool = False
     owned: bool = False
     projects: bool = False
+    dropout: bool = False
 
     def layout(self, h0: Tensor) -> _Layout:
         return _Layout.of(self.batch_sizes, h0.shape[0], h0.device, self.reverse)
 
     @property
     def arity(self) -> int:
-        return {"lstm": 4, "gru": 4, "gru_before": 3, "simple": 3}[self.kind] + (2 if self.projects else 0)
+        return {"lstm": 4, "gru": 4, "gru_before": 3, "simple": 3}[self.kind] + 2 * self.projects + self.dropout
 
     @property
     def outputs(self) -> int:
@@ -530,7 +557,11 @@ def _projects_in_loop(job: Job, x: Tensor) -> bool:
 def _run_forward(job: Job, group: tuple, out: Tensor | None = None) -> tuple[tuple[Tensor, ...], tuple]:
     """The job's outputs and what its backward pass needs. ``out``: an ``(S, U)`` block that receives ``hs``
     (the LSTM writes there directly; the others' ``hs`` is copied in, their saved one stays contiguous)."""
-    kwargs = {"layout": job.layout(group[1]), **job.activations}
+    if job.dropout:
+        *group, mask = group
+        kwargs = {"layout": job.layout(group[1]), "dropout": mask, **job.activations}
+    else:
+        kwargs = {"layout": job.layout(group[1]), **job.activations}
     direct = {} if out is None or job.kind != "lstm" else {"out": out}
     if not job.projects:
         outputs, saved = _FORWARD[job.kind](*group, owned=job.owned, **direct, **kwargs)
@@ -557,6 +588,10 @@ def _run_backward(job: Job, saved: tuple, grads: tuple, wants: tuple[bool, ...],
                   input_grad: bool = True) -> tuple[tuple, tuple[Tensor, Tensor] | None]:
     """The job's input gradients, and (for a projecting job) its pre-activation gradient with the input
     kernel. ``input_grad=False``: the packed inputs' gradient is left to the caller (``_summed_input_grad``)."""
+    if job.dropout:  # the mask, the job's last tensor, has no gradient (the saved activations hold it)
+        job_grads, pre = _run_backward(dataclasses.replace(job, dropout=False), saved, grads, wants[:-1], last_use,
+                                       input_grad)
+        return (*job_grads, None), pre
     if not job.projects:
         return _BACKWARD[job.kind](saved, *grads, last_use=last_use, **job.activations), None
     inner, x, input_kernel = saved

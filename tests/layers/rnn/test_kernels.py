@@ -38,8 +38,9 @@ def _pair(cls, kwargs, **flags):
     return fast, reference
 
 
-def _outputs_and_grads(layer, x, mask, init):
-    outputs = layer(x, mask=mask, initial_state=init)
+def _outputs_and_grads(layer, x, mask, init, training=False):
+    outputs = layer(x, mask=mask, initial_state=init or None, training=training)
+    outputs = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
     torch.manual_seed(1)
     loss = sum((o * torch.randn(o.shape)).sum() for o in outputs)
     return outputs, torch.autograd.grad(loss, [x, *init, *layer.weights])
@@ -77,6 +78,59 @@ def test_fast_kernels_match_loop(layer, mask_name, return_sequences, go_backward
     for a, b in zip(got, want):
         torch.testing.assert_close(a, b, atol=1e-5, rtol=0)
     for a, b in zip(got_grads, want_grads):
+        torch.testing.assert_close(a, b, atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize("onednn, native, tiled", [(True, True, True), (True, True, False), (False, False, False)],
+                         ids=["tiled", "mm", "python"])
+@pytest.mark.parametrize("mask_name", ["none", "left", "holes", "all_masked"])
+@pytest.mark.parametrize("layer", LAYERS, ids=str)
+def test_recurrent_dropout_trains_on_the_sequence_kernels_as_on_the_loop(layer, mask_name, onednn, native, tiled):
+    """Training with ``recurrent_dropout`` (and input ``dropout``) runs the sequence kernels, never PyTorch's
+    (which have no recurrent mask), and gives the step loop's outputs and gradients: the same seeded masks,
+    drawn in the same order, multiply the states the recurrent product reads."""
+    if tiled and not (_native.available() and _native.tiled_available()):
+        pytest.skip("no tiled product here (it needs the compiled kernels and AVX-512)")
+    cls, kwargs = layer
+    flags = {"recurrent_dropout": 0.4, "dropout": 0.3, "seed": 11, "return_sequences": True,
+             "go_backwards": mask_name == "left"}
+    fast, reference = _pair(cls, kwargs, **flags)
+    mask = None if MASKS[mask_name] is None else torch.tensor(MASKS[mask_name], dtype=torch.bool)
+    x = torch.randn(N, T, F, requires_grad=True)
+    init = [torch.randn(N, U, requires_grad=True) for _ in range(2 if cls is LSTM else 1)]
+    with _gemm.use_onednn(onednn), _native.use_native(native), _native.use_tiled(tiled), threads(1 if tiled else 2):
+        assert _dispatch.choose(fast, mask=mask, training=True, constants=None, inputs=x) == "scan"
+        got = _outputs_and_grads(fast, x, mask, init, training=True)
+    want = _outputs_and_grads(reference, x, mask, init, training=True)
+    for a, b in zip(got[0], want[0]):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=0)
+    for a, b in zip(got[1], want[1]):
+        torch.testing.assert_close(a, b, atol=1e-4, rtol=0)
+    without = _outputs_and_grads(reference, x, mask, init)  # inference: no dropout, other results
+    assert mask_name == "all_masked" or not torch.allclose(got[0][0], without[0][0])
+
+
+def test_a_recurrent_dropout_pair_trains_on_one_sequence_kernel_call_as_on_the_loop():
+    """Both directions of a ``Bidirectional`` with recurrent dropout: one sequence-kernel call (their masks
+    drawn forward first, as the loop draws them) with the loop's results."""
+    from birnn.layers import Bidirectional
+
+    def make(use_cudnn: bool) -> Bidirectional:
+        layer = Bidirectional(LSTM(U, recurrent_dropout=0.5, seed=4, return_sequences=True, use_cudnn=use_cudnn))
+        layer.build((N, T, F))
+        return layer
+
+    fast, reference = make(True), make(False)
+    reference.set_weights(fast.get_weights())
+    x = torch.randn(N, T, F, requires_grad=True)
+    calls = []
+    real = _dispatch.run_scan
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_dispatch, "run_scan", lambda layers, *a, **k: calls.append(len(layers)) or real(layers, *a, **k))
+        got = _outputs_and_grads(fast, x, None, [], training=True)
+    assert calls == [2]
+    want = _outputs_and_grads(reference, x, None, [], training=True)
+    for a, b in zip([*got[0], *got[1]], [*want[0], *want[1]]):
         torch.testing.assert_close(a, b, atol=1e-4, rtol=0)
 
 

@@ -39,10 +39,10 @@ def test_the_extension_builds_where_a_toolchain_exists():
 
 
 def _run(kind: str, fns: dict, sizes: list[int], rows: int, dtype: torch.dtype, native: bool, units: int = 5,
-         reverse: bool = False, upstream: str = "all", owned: bool = False):
+         reverse: bool = False, upstream: str = "all", owned: bool = False, dropout: bool = False):
     """Outputs and input gradients of one scan; ``upstream``: which outputs the loss reads
     (``"all"``, ``"final"``: no gradient reaches the sequence, ``"strided"``: the sequence's
-    gradient arrives as a column slice of a wider one)."""
+    gradient arrives as a column slice of a wider one); ``dropout``: with a recurrent dropout mask."""
     gates = GATES[kind]
     g = torch.Generator().manual_seed(0)
 
@@ -52,12 +52,11 @@ def _run(kind: str, fns: dict, sizes: list[int], rows: int, dtype: torch.dtype, 
     xp, h0, c0 = make(sum(sizes), gates * units), make(rows, units), make(rows, units)
     kernel, bias = make(units, gates * units, scale=0.4), make(gates * units)
     tensors = _core(kind, xp, h0, c0, kernel, bias)
+    mask = [((torch.rand(rows, units, generator=g) > 0.3) / 0.7).to(dtype)] if dropout else []
     with _native.use_native(native):
-        if owned:  # the kernel may overwrite its projected inputs: give it a private copy, as the dispatcher does
-            tensors_in = [tensors[0] * 1, *tensors[1:]]
-            outputs = _scan.scan([_scan.Job(kind, sizes, fns, reverse, owned=True)], [tensors_in])[0]
-        else:
-            outputs = _scan.scan([_scan.Job(kind, sizes, fns, reverse)], [tensors])[0]
+        job = _scan.Job(kind, sizes, fns, reverse, owned=owned, dropout=dropout)
+        # owned: the kernel may overwrite its projected inputs: give it a private copy, as the dispatcher does
+        outputs = _scan.scan([job], [[tensors[0] * 1 if owned else tensors[0], *tensors[1:], *mask]])[0]
         read = list(outputs)
         if upstream == "final":
             read[0] = read[0].detach()
@@ -90,6 +89,27 @@ def test_compiled_loops_match_python_loops(kind, activation, sizes, rows, revers
             assert _native.extension().use_tiled(torch.empty(0, dtype=dtype)) == tiled
             got = _run(*args, True, reverse=reverse)
         _assert_same(got, _run(*args, False, reverse=reverse), tolerance)
+
+
+@pytest.mark.parametrize("dtype, tolerance, tiled", [(torch.float64, 1e-12, False), (torch.float32, 1e-5, True)],
+                         ids=["f64", "f32_tiled"])
+@pytest.mark.parametrize("sizes, rows, reverse", SIZES, ids=["ragged", "full", "one_step", "empty", "reversed"])
+@pytest.mark.parametrize("kind", KINDS)
+def test_compiled_loops_apply_the_recurrent_dropout_mask(kind, sizes, rows, reverse, dtype, tolerance, tiled):
+    """With a recurrent dropout mask (``Job.dropout``) the compiled loops give the Python loops' outputs and
+    gradients, owned buffers reused or not, and the mask changes them."""
+    if tiled and not _native.tiled_available():
+        pytest.skip("this CPU or build has no tiled product (it needs AVX-512): at::mm runs instead")
+    args = (kind, _standard(kind), sizes, rows, dtype)
+    with _native.use_tiled(tiled), threads(1):
+        got = _run(*args, True, reverse=reverse, dropout=True)
+        owned = _run(*args, True, reverse=reverse, dropout=True, owned=True)
+        plain = _run(*args, True, reverse=reverse)
+    want = _run(*args, False, reverse=reverse, dropout=True)
+    _assert_same(got, want, tolerance)
+    _assert_same(owned, want, tolerance)
+    if len(sizes) > 1:  # the mask reaches a recurrent product: outputs and kernel gradient differ without it
+        assert not torch.allclose(got[0], plain[0]) and not torch.allclose(got[-1], plain[-1])
 
 
 @pytest.mark.parametrize("upstream", ["final", "strided"])

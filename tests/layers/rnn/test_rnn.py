@@ -324,10 +324,19 @@ def test_kernel_choice_while_training_on_the_cpu(make, native, masked, expected)
         assert _dispatch.choose(layer, mask=mask, training=True, constants=None, inputs=x) == expected
 
 
-def test_recurrent_dropout_forces_the_loop_only_when_training():
-    layer = LSTM(U, recurrent_dropout=0.2)
-    assert _dispatch.reason_for_loop(layer, training=False, constants=None) is None
-    assert _dispatch.reason_for_loop(layer, training=True, constants=None) == "recurrent dropout while training"
+@pytest.mark.parametrize("native", [True, False], ids=["compiled", "python"])
+def test_recurrent_dropout_while_training_takes_the_sequence_kernels_not_pytorchs(native):
+    """PyTorch's kernels have no recurrent dropout mask: a training call with one runs the sequence kernels
+    (with or without the compiled loops), inference keeps PyTorch's; a rate of 1.0 means no dropout (Keras)."""
+    if native and not _native.available():
+        pytest.skip("the compiled loops are not available here (no C++ toolchain)")
+    x = torch.randn(N, T, F)
+    for rate, training, expected in [(0.2, True, "scan"), (0.2, False, "fused"), (1.0, True, "fused")]:
+        layer = LSTM(U, recurrent_dropout=rate)
+        layer.build(x.shape)
+        assert _dispatch.reason_for_loop(layer, training=training, constants=None) is None
+        with torch.no_grad(), _native.use_native(native):
+            assert _dispatch.choose(layer, mask=None, training=training, constants=None, inputs=x) == expected
 
 
 def test_cell_hyper_parameters_are_readable_on_the_layer():
@@ -429,7 +438,7 @@ def test_config_round_trip_keeps_every_argument():
     [
         lambda: LSTM(4),  # fused at inference, sequence kernels when training
         lambda: LSTM(4, activation="relu", return_sequences=True),  # sequence kernels
-        lambda: LSTM(4, recurrent_dropout=0.5, return_sequences=True),  # the step loop
+        lambda: LSTM(4, recurrent_dropout=0.5, return_sequences=True, use_cudnn=False),  # the step loop
         lambda: Bidirectional(GRU(4, return_sequences=True)),
     ],
     ids=["lstm", "relu_lstm", "loop", "bidirectional"],
