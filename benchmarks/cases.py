@@ -10,7 +10,7 @@ epsilon 1e-7). ``RNN`` is ``LSTM`` or ``GRU``; the masked case puts
 ``Embedding(vocab, F, mask_zero=True)`` in front of right-padded integer inputs; the
 ``relu_backward`` case gives both ``Bidirectional`` layers the backward layer
 ``LSTM(U, activation='relu', go_backwards=True, ...)``; the ``variants`` group runs the model with
-``GRU(reset_after=False)``.
+``GRU(reset_after=False)`` and with ``LSTM(U, recurrent_dropout=0.2)``.
 
 Peers never make their own data: :func:`make_batch` draws one seeded batch per case, so every
 peer trains on the same numbers.
@@ -43,6 +43,8 @@ class Case:
         relu_backward: the seed's custom backward layer (``activation='relu'``, ``go_backwards``).
         reset_after: GRU only: ``False`` is Keras 2's default GRU (reset gate before the recurrent
             multiply), which PyTorch has no kernel for.
+        recurrent_dropout: Keras's ``recurrent_dropout`` of every recurrent layer (training drops the
+            state's units the recurrent product reads; PyTorch's kernels have no such mask).
         timesteps, features, units, batch, classes: ``T``, ``F``, ``U``, ``N``, ``C``.
         vocab: embedding vocabulary size (masked case; id 0 is padding).
         min_length: shortest sequence of the masked case (lengths are uniform in
@@ -56,6 +58,7 @@ class Case:
     masked: bool = False
     relu_backward: bool = False
     reset_after: bool = True
+    recurrent_dropout: float = 0.0
     timesteps: int = 100
     features: int = 64
     units: int = 128
@@ -115,6 +118,10 @@ VARIANT_CASES: tuple[Case, ...] = (
     dataclasses.replace(
         _BASE, name="gru_reset_before_train", title="GRU(reset_after=False) training step", cell="gru",
         reset_after=False,
+    ),
+    dataclasses.replace(
+        _BASE, name="lstm_recurrent_dropout_train", title="LSTM(recurrent_dropout=0.2) training step",
+        recurrent_dropout=0.2,
     ),
 )
 """Layer variants off the speed issue's table (none of PyTorch's kernels covers them)."""

@@ -75,34 +75,46 @@ def test_markdown_has_medians_ratios_and_memory(results_dir: Path) -> None:
 
 def test_case_selection() -> None:
     assert [c.name for c in cases.select(["main"])] == [c.name for c in cases.MAIN_CASES]
-    assert len(cases.select(["all"])) == len(cases.MAIN_CASES) + len(cases.SWEEP_CASES) + len(cases.VARIANT_CASES) == 10
-    assert [c.reset_after for c in cases.select(["variants"])] == [False]
+    assert len(cases.select(["all"])) == len(cases.MAIN_CASES) + len(cases.SWEEP_CASES) + len(cases.VARIANT_CASES) == 11
+    assert [(c.reset_after, c.recurrent_dropout) for c in cases.select(["variants"])] == [(False, 0.0), (True, 0.2)]
     assert cases.select(["lstm_train", "main"])[0].name == "lstm_train"
     with pytest.raises(ValueError, match="unknown case"):
         cases.select(["nope"])
 
 
 @pytest.mark.parametrize("backwards", [False, True])
-def test_plain_pytorch_reset_before_gru_is_keras_gru(backwards: bool) -> None:
-    """The plain-PyTorch peer's hand-written ``GRU(reset_after=False)`` computes what birnn's (checked
-    against Keras by the oracle tests) does with the same weights, so the two peers time the same model."""
-    from birnn.layers import GRU
+@pytest.mark.parametrize("kind", ["gru_reset_before", "lstm_relu", "lstm_recurrent_dropout"])
+def test_plain_pytorch_hand_loops_are_kerass_layers(kind: str, backwards: bool) -> None:
+    """The plain-PyTorch peer's hand-written loops compute what birnn's layers (checked against Keras by the
+    oracle tests) do with the same weights, so the two peers time the same model; with recurrent dropout
+    (at inference, none) a training call draws one mask and changes the result."""
+    from birnn.layers import GRU, LSTM
 
-    from benchmarks.peers.torch_nn import ResetBeforeGRU
+    from benchmarks.peers.torch_nn import LoopLSTM, ResetBeforeGRU
 
     torch.manual_seed(0)
-    ours = ResetBeforeGRU(3, 4, backwards)
+    if kind == "gru_reset_before":
+        ours, make = ResetBeforeGRU(3, 4, backwards), lambda **kw: GRU(4, reset_after=False, **kw)
+    elif kind == "lstm_relu":
+        ours, make = LoopLSTM(3, 4, activation=torch.relu, backwards=backwards), lambda **kw: LSTM(4, activation="relu", **kw)
+    else:
+        ours, make = LoopLSTM(3, 4, backwards=backwards, recurrent_dropout=0.5), lambda **kw: LSTM(4, **kw)
     with torch.no_grad():
         ours.bias.normal_()
     x = torch.randn(2, 5, 3)
+    ours.eval()
     for return_sequences in (True, False):
-        layer = GRU(4, reset_after=False, go_backwards=backwards, return_sequences=return_sequences)
+        layer = make(go_backwards=backwards, return_sequences=return_sequences)
         layer.build(x.shape)
         layer.set_weights([w.detach().t().numpy() for w in (ours.weight_ih, ours.weight_hh)] + [ours.bias.detach().numpy()])
         want = layer(x)
         if return_sequences and backwards:  # birnn returns processing order, the peer input time order
             want = want.flip(1)
         torch.testing.assert_close(ours(x, return_sequences=return_sequences), want, atol=1e-5, rtol=0)
+    if kind == "lstm_recurrent_dropout":
+        plain = ours(x, return_sequences=True)
+        ours.train()
+        assert not torch.allclose(ours(x, return_sequences=True), plain)
 
 
 def test_masked_batch_is_right_padded() -> None:

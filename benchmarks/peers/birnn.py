@@ -44,6 +44,7 @@ def bidirectional_stack(case: Case, first_input_shape: tuple[int, ...] | None = 
     from birnn import layers
 
     rnn = layers.LSTM if case.cell == "lstm" else functools.partial(layers.GRU, reset_after=case.reset_after)
+    rnn = functools.partial(rnn, recurrent_dropout=case.recurrent_dropout)
     stack = []
     for return_sequences in (True, False):
         backward = None

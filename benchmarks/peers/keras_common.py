@@ -37,6 +37,7 @@ def build_model(case: Case) -> Any:
 
     layers = keras.layers
     rnn = layers.LSTM if case.cell == "lstm" else functools.partial(layers.GRU, reset_after=case.reset_after)
+    rnn = functools.partial(rnn, recurrent_dropout=case.recurrent_dropout)
     if case.masked:
         inputs = keras.Input(shape=(case.timesteps,), dtype="int32")
         x = layers.Embedding(case.vocab, case.features, mask_zero=True)(inputs)
