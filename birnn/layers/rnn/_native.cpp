@@ -241,6 +241,98 @@ void derivative(int64_t kind, const T* __restrict src, T* __restrict d, int64_t 
   }
 }
 
+// The same activations and derivatives for one lane value (a scalar or 16 floats), the activation a
+// compile-time id: the LSTM cells below fuse any pair of them into one pass over a row.
+template <int64_t K, typename V>
+inline V act(V x) {
+  if constexpr (K == TANH) return tanh_of(x);
+  else if constexpr (K == SIGMOID) return sigmoid_of(x);
+  else if constexpr (K == LINEAR) return x;
+#if BIRNN_TILED
+  else if constexpr (std::is_same_v<V, F16>) {
+    if constexpr (K == RELU) return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(x, splat(0.0f), _CMP_GT_OQ), x);
+    else if constexpr (K == HARD_SIGMOID) return clamp16(x + splat(3.0f), 0.0f, 6.0f) / splat(6.0f);
+    else if constexpr (K == LEGACY_HARD_SIGMOID) return clamp16(_mm512_fmadd_ps(splat(0.2f), x, splat(0.5f)), 0.0f, 1.0f);
+    else return x / (splat(1.0f) + _mm512_abs_ps(x));  // SOFTSIGN
+  }
+#endif
+  else {
+    if constexpr (K == RELU) return x > V(0) ? x : V(0);
+    else if constexpr (K == HARD_SIGMOID) return std::min(std::max(x + V(3), V(0)), V(6)) / V(6);
+    else if constexpr (K == LEGACY_HARD_SIGMOID) return std::min(std::max(V(0.2) * x + V(0.5), V(0)), V(1));
+    else return x / (V(1) + std::abs(x));  // SOFTSIGN
+  }
+}
+
+// The element type of a lane value.
+template <typename V>
+struct Element {
+  using type = V;
+};
+#if BIRNN_TILED
+template <>
+struct Element<F16> {
+  using type = float;
+};
+#endif
+
+// f'(x) from y = f(x).
+template <int64_t K, typename V>
+inline V slope(V y) {
+  using E = typename Element<V>::type;  // a scalar operand broadcasts over a vector's lanes
+  if constexpr (K == TANH) return E(1) - y * y;
+  else if constexpr (K == SIGMOID) return y * (E(1) - y);
+  else if constexpr (K == LINEAR) return V{} + E(1);  // zeros plus one: 1 even where y is not finite
+#if BIRNN_TILED
+  else if constexpr (std::is_same_v<V, F16>) {
+    if constexpr (K == RELU) return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(y, splat(0.0f), _CMP_GT_OQ), splat(1.0f));
+    else if constexpr (K == HARD_SIGMOID || K == LEGACY_HARD_SIGMOID) {
+      const __mmask16 inside = _mm512_cmp_ps_mask(y, splat(0.0f), _CMP_GT_OQ) & _mm512_cmp_ps_mask(y, splat(1.0f), _CMP_LT_OQ);
+      return _mm512_maskz_mov_ps(inside, splat(K == HARD_SIGMOID ? 1.0f / 6.0f : 0.2f));
+    } else {  // SOFTSIGN
+      const F16 a = splat(1.0f) - _mm512_abs_ps(y);
+      return a * a;
+    }
+  }
+#endif
+  else {
+    if constexpr (K == RELU) return y > V(0) ? V(1) : V(0);
+    else if constexpr (K == HARD_SIGMOID || K == LEGACY_HARD_SIGMOID)
+      return (y > V(0) && y < V(1)) ? (K == HARD_SIGMOID ? V(1) / V(6) : V(0.2)) : V(0);
+    else return (V(1) - std::abs(y)) * (V(1) - std::abs(y));  // SOFTSIGN
+  }
+}
+
+// fn(integral_constant<S>, integral_constant<P>) for the runtime activation ids (sigma, phi).
+template <int64_t S, typename Fn>
+inline void with_phi(int64_t phi, const Fn& fn) {
+  using std::integral_constant;
+  switch (phi) {
+    case TANH: return fn(integral_constant<int64_t, S>{}, integral_constant<int64_t, TANH>{});
+    case SIGMOID: return fn(integral_constant<int64_t, S>{}, integral_constant<int64_t, SIGMOID>{});
+    case RELU: return fn(integral_constant<int64_t, S>{}, integral_constant<int64_t, RELU>{});
+    case LINEAR: return fn(integral_constant<int64_t, S>{}, integral_constant<int64_t, LINEAR>{});
+    case HARD_SIGMOID: return fn(integral_constant<int64_t, S>{}, integral_constant<int64_t, HARD_SIGMOID>{});
+    case LEGACY_HARD_SIGMOID: return fn(integral_constant<int64_t, S>{}, integral_constant<int64_t, LEGACY_HARD_SIGMOID>{});
+    case SOFTSIGN: return fn(integral_constant<int64_t, S>{}, integral_constant<int64_t, SOFTSIGN>{});
+    default: TORCH_CHECK(false, "birnn native kernels: unknown activation id ", phi);
+  }
+}
+
+template <typename Fn>
+inline void with_activations(int64_t sigma, int64_t phi, const Fn& fn) {
+  switch (sigma) {
+    case TANH: return with_phi<TANH>(phi, fn);
+    case SIGMOID: return with_phi<SIGMOID>(phi, fn);
+    case RELU: return with_phi<RELU>(phi, fn);
+    case LINEAR: return with_phi<LINEAR>(phi, fn);
+    case HARD_SIGMOID: return with_phi<HARD_SIGMOID>(phi, fn);
+    case LEGACY_HARD_SIGMOID: return with_phi<LEGACY_HARD_SIGMOID>(phi, fn);
+    case SOFTSIGN: return with_phi<SOFTSIGN>(phi, fn);
+    default: TORCH_CHECK(false, "birnn native kernels: unknown activation id ", sigma);
+  }
+}
+
 // The state entering step t: the first n rows of step t-1's block, or of the initial state.
 Tensor previous_block(const Tensor& packed, const Tensor& initial, const std::vector<int64_t>& offsets, size_t t, int64_t n) {
   return t == 0 ? initial.narrow(0, 0, n) : packed.narrow(0, offsets[t - 1], n);
@@ -629,52 +721,31 @@ void product(const Tensor& a, const Tensor& b, Tensor& out, bool accumulate) {
 // matrix multiplies. Pointers are to contiguous row blocks; restrict lets the compiler vectorise.
 
 // z (n, 4U): pre-activations in (x, when given, is added first), activated gates (i, f, g, o) out;
-// then c and h (h's rows ldh apart: a column block of a wider output). The standard activations (sigmoid, tanh) take one pass over each row, the others
-// one pass per gate block and activation.
+// then c and h (h's rows ldh apart: a column block of a wider output). One pass over each row for every
+// pair of activations (each pair compiled on its own: a relu or hard-sigmoid cell is as cheap as tanh's).
 template <typename T>
 void lstm_cell_forward(T* __restrict z, const T* __restrict x, const T* __restrict c_prev, T* __restrict c,
-                       T* __restrict tc, T* __restrict h, int64_t ldh, int64_t n, int64_t U, int64_t sigma, int64_t phi) {
+                       T* __restrict h, int64_t ldh, int64_t n, int64_t U, int64_t sigma, int64_t phi) {
   if (x != nullptr)
     for (int64_t j = 0; j < n * 4 * U; ++j) z[j] += x[j];
-  if (sigma == SIGMOID && phi == TANH) {
+  with_activations(sigma, phi, [&](auto S, auto P) {
     for (int64_t r = 0; r < n; ++r) {
       T* __restrict g = z + r * 4 * U;
       const T* __restrict cp = c_prev + r * U;
       T *__restrict cr = c + r * U, *__restrict hr = h + r * ldh;
       over_units<T>(U, [&](auto lane) {
-        const auto i = sigmoid_of(lane.load(g)), f = sigmoid_of(lane.load(g + U)),
-                   cand = tanh_of(lane.load(g + 2 * U)), o = sigmoid_of(lane.load(g + 3 * U));
+        const auto i = act<S>(lane.load(g)), f = act<S>(lane.load(g + U)), cand = act<P>(lane.load(g + 2 * U)),
+                   o = act<S>(lane.load(g + 3 * U));
         const auto cell = f * lane.load(cp) + i * cand;
         lane.store(g, i);
         lane.store(g + U, f);
         lane.store(g + 2 * U, cand);
         lane.store(g + 3 * U, o);
         lane.store(cr, cell);
-        lane.store(hr, o * tanh_of(cell));
+        lane.store(hr, o * act<P>(cell));
       });
     }
-    return;
-  }
-  for (int64_t r = 0; r < n; ++r) {
-    T* g = z + r * 4 * U;
-    activate(sigma, g, 2 * U);
-    activate(phi, g + 2 * U, U);
-    activate(sigma, g + 3 * U, U);
-    const T *i = g, *f = g + U, *cand = g + 2 * U;
-    T* cr = c + r * U;
-    const T* cp = c_prev + r * U;
-#pragma omp simd
-    for (int64_t j = 0; j < U; ++j) cr[j] = f[j] * cp[j] + i[j] * cand[j];
-  }
-  std::copy(c, c + n * U, tc);
-  activate(phi, tc, n * U);
-  for (int64_t r = 0; r < n; ++r) {
-    const T* o = z + r * 4 * U + 3 * U;
-    const T* tr = tc + r * U;
-    T* hr = h + r * ldh;
-#pragma omp simd
-    for (int64_t j = 0; j < U; ++j) hr[j] = o[j] * tr[j];
-  }
+  });
 }
 
 // dh = up + extra (extra: the recurrent gradient, or the final-state gradient on a row's last step).
@@ -683,9 +754,8 @@ void lstm_cell_forward(T* __restrict z, const T* __restrict x, const T* __restri
 template <typename T>
 void lstm_cell_backward(const T* g, const T* __restrict c, const T* __restrict c_prev,
                         const T* __restrict up, int64_t ldu, const T* __restrict rec, const T* __restrict final_h,
-                        int64_t n_next, T* __restrict carry, T* dz, T* __restrict d_gates, T* __restrict tc,
-                        T* __restrict d_tc, int64_t n, int64_t U, int64_t sigma, int64_t phi) {
-  if (sigma == SIGMOID && phi == TANH) {  // one pass per row: the derivatives from the saved gates inline
+                        int64_t n_next, T* __restrict carry, T* dz, int64_t n, int64_t U, int64_t sigma, int64_t phi) {
+  with_activations(sigma, phi, [&](auto S, auto P) {  // one pass per row: the derivatives from the saved gates inline
     for (int64_t r = 0; r < n; ++r) {
       const T *i = g + r * 4 * U, *f = i + U, *cand = i + 2 * U, *o = i + 3 * U;
       const T* __restrict extra = r < n_next ? rec + r * U : final_h + r * U;
@@ -694,43 +764,17 @@ void lstm_cell_backward(const T* g, const T* __restrict c, const T* __restrict c
       T* dzr = dz + r * 4 * U;
       over_units<T>(U, [&](auto lane) {  // all four gates of the lanes are read before dz (maybe g) is written
         const auto gi = lane.load(i), gf = lane.load(f), gg = lane.load(cand), go = lane.load(o);
-        const auto t = tanh_of(lane.load(cr_));
+        const auto t = act<P>(lane.load(cr_));
         const auto dh = lane.load(ur) + lane.load(extra);
-        const auto dc = lane.load(cr) + dh * go * (T(1) - t * t);
-        lane.store(dzr, dc * gg * gi * (T(1) - gi));
-        lane.store(dzr + U, dc * lane.load(cp) * gf * (T(1) - gf));
-        lane.store(dzr + 2 * U, dc * gi * (T(1) - gg * gg));
-        lane.store(dzr + 3 * U, dh * t * go * (T(1) - go));
+        const auto dc = lane.load(cr) + dh * go * slope<P>(t);
+        lane.store(dzr, dc * gg * slope<S>(gi));
+        lane.store(dzr + U, dc * lane.load(cp) * slope<S>(gf));
+        lane.store(dzr + 2 * U, dc * gi * slope<P>(gg));
+        lane.store(dzr + 3 * U, dh * t * slope<S>(go));
         lane.store(cr, dc * gf);
       });
     }
-    return;
-  }
-  std::copy(c, c + n * U, tc);
-  activate(phi, tc, n * U);
-  derivative(phi, tc, d_tc, n * U);
-  for (int64_t r = 0; r < n; ++r) {
-    const T *i = g + r * 4 * U, *f = i + U, *cand = i + 2 * U, *o = i + 3 * U;
-    T* dg = d_gates + r * 4 * U;
-    derivative(sigma, i, dg, 2 * U);  // i and f
-    derivative(phi, cand, dg + 2 * U, U);
-    derivative(sigma, o, dg + 3 * U, U);
-    const T* __restrict extra = r < n_next ? rec + r * U : final_h + r * U;
-    const T *ur = up + r * ldu, *tr = tc + r * U, *dtr = d_tc + r * U, *cp = c_prev + r * U;
-    T* cr = carry + r * U;
-    T* dzr = dz + r * 4 * U;
-#pragma omp simd
-    for (int64_t j = 0; j < U; ++j) {
-      const T gi = i[j], gf = f[j], gg = cand[j], go = o[j];
-      const T dh = ur[j] + extra[j];
-      const T dc = cr[j] + dh * go * dtr[j];
-      dzr[j] = dc * gg * dg[j];
-      dzr[U + j] = dc * cp[j] * dg[U + j];
-      dzr[2 * U + j] = dc * gi * dg[2 * U + j];
-      dzr[3 * U + j] = dh * tr[j] * dg[3 * U + j];
-      cr[j] = dc * gf;
-    }
-  }
+  });
 }
 
 // hu (n, 3U): recurrent pre-activations (with the recurrent bias); x (n, 3U) the projected inputs.
@@ -995,13 +1039,13 @@ std::vector<Tensor> lstm_forward(const Tensor& xp, const Tensor& h0, const Tenso
               ") block with unit column stride of the inputs' dtype, got ", into ? out->sizes() : at::IntArrayRef{});
   Tensor gates = in_place && !projects ? xp : at::empty({S, 4 * U}, xp.options()),
          hs = into ? *out : at::empty({S, U}, xp.options()), cs = at::empty({S, U}, xp.options()),
-         tc = at::empty({N, U}, xp.options()), dropped = at::empty({4, U}, xp.options());
+         dropped = at::empty({4, U}, xp.options());
   const int64_t ldh = hs.stride(0);
   if (use_tiled(xp)) {
     Panels panels = pack(projects ? at::cat({*input_kernel, kernel}) : kernel, 4, U);
     panels.lead = F;
     const Tensor bias_row = projects && bias.has_value() && bias->defined() ? bias->contiguous() : Tensor();
-    float *g = gates.data_ptr<float>(), *h = hs.data_ptr<float>(), *c = cs.data_ptr<float>(), *scratch = tc.data_ptr<float>();
+    float *g = gates.data_ptr<float>(), *h = hs.data_ptr<float>(), *c = cs.data_ptr<float>();
     const float* x = xp.data_ptr<float>();
     const float* b = bias_row.defined() ? bias_row.data_ptr<float>() : nullptr;
     for (size_t t = 0; t < sizes.size(); ++t) {
@@ -1015,8 +1059,8 @@ std::vector<Tensor> lstm_forward(const Tensor& xp, const Tensor& h0, const Tenso
         const float* a = dropout.rows(h_prev + r0 * ld_prev, lda, r0, R, U, dropped.data_ptr<float>());
         if (projects) product_rows({x + row * F, F}, a, lda, R, panels, b, 0, g + row * 4 * U, 4 * U);
         else product_rows({}, a, lda, R, panels, x + row * 4 * U, 4 * U, g + row * 4 * U, 4 * U);
-        lstm_cell_forward<float>(g + row * 4 * U, nullptr, c_prev + r0 * U, c + row * U, scratch + r0 * U, h + row * ldh, ldh,
-                                 R, U, sigma, phi);
+        lstm_cell_forward<float>(g + row * 4 * U, nullptr, c_prev + r0 * U, c + row * U, h + row * ldh, ldh, R, U,
+                                 sigma, phi);
       });
     }
     return {hs, cs, gates};
@@ -1030,8 +1074,8 @@ std::vector<Tensor> lstm_forward(const Tensor& xp, const Tensor& h0, const Tenso
     const Tensor c_prev = previous_block(cs, c0, offsets, t, n);
     AT_DISPATCH_FLOATING_TYPES(xp.scalar_type(), "lstm_forward", [&] {
       lstm_cell_forward(mut<scalar_t>(gates, off, 4 * U), in_place ? nullptr : ptr<scalar_t>(xp, off, 4 * U),
-                        ptr<scalar_t>(c_prev, 0, U), mut<scalar_t>(cs, off, U), mut<scalar_t>(tc, 0, U),
-                        mut<scalar_t>(hs, off, ldh), ldh, n, U, sigma, phi);
+                        ptr<scalar_t>(c_prev, 0, U), mut<scalar_t>(cs, off, U), mut<scalar_t>(hs, off, ldh), ldh, n,
+                        U, sigma, phi);
     });
   }
   return {hs, cs, gates};
@@ -1050,15 +1094,13 @@ std::vector<Tensor> lstm_backward(const c10::optional<Tensor>& d_hs, const Tenso
   auto options = gates.options();
   const RecurrentMask dropout(recurrent_mask, N, U, options);
   Tensor dz = in_place ? gates : at::empty_like(gates), carry = d_c.clone(), d_h0 = d_h.clone(), recurrent = at::empty({N, U}, options);
-  Tensor d_gates = at::empty({N, 4 * U}, options), tc = at::empty({N, U}, options), d_tc = at::empty({N, U}, options);
   const Tensor kernel_t = kernel.t();
   const Upstream up(d_hs, N, U, options);
   const int64_t steps = static_cast<int64_t>(sizes.size());
   if (use_tiled(gates)) {
     const Panels panels = pack(kernel_t, 1, U);
     const float *g = gates.data_ptr<float>(), *c = cs.data_ptr<float>(), *final_h = d_h.data_ptr<float>();
-    float *d = dz.data_ptr<float>(), *rec = recurrent.data_ptr<float>(), *cr = carry.data_ptr<float>(),
-          *dg = d_gates.data_ptr<float>(), *t1 = tc.data_ptr<float>(), *t2 = d_tc.data_ptr<float>();
+    float *d = dz.data_ptr<float>(), *rec = recurrent.data_ptr<float>(), *cr = carry.data_ptr<float>();
     for_blocks_backward(sizes, offsets, [&](int64_t t, int64_t row, int64_t r0, int64_t R, int64_t next) {
       const float* c_prev = t == 0 ? c0.data_ptr<float>() : c + offsets[t - 1] * U;
       const float* upstream = up.rows.data_ptr<float>() + up.row(offsets, t) * up.stride();
@@ -1067,8 +1109,7 @@ std::vector<Tensor> lstm_backward(const c10::optional<Tensor>& d_hs, const Tenso
         dropout.scale(rec + r0 * U, r0, next, U);
       }
       lstm_cell_backward<float>(g + row * 4 * U, c + row * U, c_prev + r0 * U, upstream + r0 * up.stride(), up.stride(),
-                                rec + r0 * U, final_h + r0 * U, next, cr + r0 * U, d + row * 4 * U, dg + r0 * 4 * U,
-                                t1 + r0 * U, t2 + r0 * U, R, U, sigma, phi);
+                                rec + r0 * U, final_h + r0 * U, next, cr + r0 * U, d + row * 4 * U, R, U, sigma, phi);
     });
     if (steps > 0) {
       rows_product(d + offsets[0] * 4 * U, 4 * U, sizes[0], panels, d_h0.data_ptr<float>(), U, false);
@@ -1086,8 +1127,7 @@ std::vector<Tensor> lstm_backward(const c10::optional<Tensor>& d_hs, const Tenso
         lstm_cell_backward(ptr<scalar_t>(gates, off, 4 * U), ptr<scalar_t>(cs, off, U), ptr<scalar_t>(c_prev, 0, U),
                            ptr<scalar_t>(up.rows, up.row(offsets, t), up.stride()), up.stride(), ptr<scalar_t>(recurrent, 0, U),
                            ptr<scalar_t>(d_h, 0, U), n_next,
-                           mut<scalar_t>(carry, 0, U), mut<scalar_t>(dz, off, 4 * U), mut<scalar_t>(d_gates, 0, 4 * U),
-                           mut<scalar_t>(tc, 0, U), mut<scalar_t>(d_tc, 0, U), n, U, sigma, phi);
+                           mut<scalar_t>(carry, 0, U), mut<scalar_t>(dz, off, 4 * U), n, U, sigma, phi);
       });
     }
     if (steps > 0) {
