@@ -50,7 +50,7 @@ from ... import _heap, activations
 from . import _native
 from ._concurrent import concurrently
 from ._loop import run_loop
-from ._packing import Packing, every_row_runs, pack, unpack_last, unpack_sequence
+from ._packing import Packing, every_row_runs, pack, unpack_joint, unpack_last, unpack_sequence
 from ._scan import DERIVATIVES, Job, _Layout, scan
 
 if TYPE_CHECKING:
@@ -325,12 +325,15 @@ def _scan_job(
     return job, tensors, packing
 
 
-def _scan_result(layer: RNN, outputs: tuple[Tensor, ...], packing: Packing, aligned: bool) -> Result:
+def _scan_result(layer: RNN, outputs: tuple[Tensor, ...], packing: Packing, aligned: bool,
+                 sequence: Tensor | None = None) -> Result:
+    """``sequence``: the output sequence when the caller unpacked it already (``unpack_joint``)."""
     hs, *final = outputs
     final = [None if s is None else s.index_select(0, packing.inverse) for s in final]
     zero = layer.zero_output_for_mask
     reverse = aligned and layer.go_backwards
-    sequence = unpack_sequence(hs, packing, zero, reverse) if layer.return_sequences else None
+    if sequence is None and layer.return_sequences:
+        sequence = unpack_sequence(hs, packing, zero, reverse)
     # the last output is the final state when every row runs to its end (no mask) or, without zeros at masked
     # steps, carries its last valid output to the end (no row fully masked): taking it from there keeps the
     # outputs' gradient a None instead of a scatter into an (S, U) block of zeros
@@ -344,7 +347,8 @@ def run_scan(layers: list[RNN], calls: list[Call], aligned: bool = False, concat
 
     ``concatenated``: the caller concatenates the output sequences (a ``Bidirectional``'s ``"concat"``); when
     every direction returns sequences without a mask, they are written into the column blocks of one output,
-    so the concatenation is a view of it (``_merge``) instead of a copy.
+    so the concatenation is a view of it (``_merge``) instead of a copy; masked ones with zeros at masked
+    steps are scattered into the column blocks of one tensor (``unpack_joint``) to the same end.
     """
     if _compiled_training(calls[0].sequences):
         _heap.keep_freed_memory()  # a training loop reallocates the same buffers every step
@@ -354,7 +358,15 @@ def run_scan(layers: list[RNN], calls: list[Call], aligned: bool = False, concat
         layer.return_sequences and packing.source is None for layer, (_, _, packing) in zip(layers, prepared)
     )
     outputs = scan([job for job, _, _ in prepared], [tensors for _, tensors, _ in prepared], joint)
-    return [_scan_result(layer, out, p, aligned) for layer, out, (_, _, p) in zip(layers, outputs, prepared)]
+    packings = [p for _, _, p in prepared]
+    sequences: list[Tensor | None] = [None] * len(layers)
+    if concatenated and len(layers) > 1 and all(  # masked: unpacked into the column blocks of one tensor
+        layer.return_sequences and layer.zero_output_for_mask and p.source is not None
+        for layer, p in zip(layers, packings)
+    ):
+        sequences = unpack_joint([out[0] for out in outputs], packings,
+                                 [aligned and layer.go_backwards for layer in layers])
+    return [_scan_result(layer, out, p, aligned, seq) for layer, out, p, seq in zip(layers, outputs, packings, sequences)]
 
 
 def run(layer: RNN, call: Call, aligned: bool = False) -> Result:

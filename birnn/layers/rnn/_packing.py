@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-__all__ = ["Packing", "every_row_runs", "pack", "unpack_sequence", "unpack_last"]
+__all__ = ["Packing", "every_row_runs", "pack", "unpack_sequence", "unpack_last", "unpack_joint"]
 
 
 def every_row_runs(batch_sizes: list[int], rows: int) -> bool:
@@ -111,9 +111,8 @@ def unpack_sequence(packed: Tensor, p: Packing, zero_output_for_mask: bool, reve
         # every packed row is the output of exactly one step and every other step is zero: one scatter of
         # the packed rows (its backward one gather of theirs), where the general case gathers a row for
         # every step and zeroes some (its backward a multiply and a scatter-add over all N * T rows)
-        position = p.source if not reverse else p.source + (steps - 1) - 2 * (p.source % steps)
         out = packed.new_zeros(n * steps, packed.shape[-1])
-        return out.index_copy_(0, position, packed).view(n, steps, -1)
+        return out.index_copy_(0, _scatter_position(p, reverse), packed).view(n, steps, -1)
     seen = p.processing_mask.cumsum(1)
     index = _packed_position(p).gather(1, (seen - 1).clamp(min=0))
     keep = seen > 0  # masked steps repeat the last valid output (zeros took the scatter above)
@@ -121,6 +120,60 @@ def unpack_sequence(packed: Tensor, p: Packing, zero_output_for_mask: bool, reve
         index, keep = index.flip(1), keep.flip(1)
     out = packed.index_select(0, index.flatten()).view(n, steps, -1)
     return out.mul_(keep.unsqueeze(-1).to(out.dtype))  # in place: index_select's backward does not read its output
+
+
+def _scatter_position(p: Packing, reverse: bool) -> Tensor:
+    """``(S,)``: the flat index ``row * T + step`` of each packed row's output (masked ``p``), steps in
+    processing order or (``reverse``) its reverse."""
+    steps = p.steps
+    return p.source if not reverse else p.source + (steps - 1) - 2 * (p.source % steps)
+
+
+class _ScatterJoint(torch.autograd.Function):
+    """Packed rows of several masked sequences scattered into the column blocks of one zero tensor."""
+
+    @staticmethod
+    def forward(ctx, shape, positions, *packed):  # type: ignore[override]
+        n, steps = shape
+        widths = [t.shape[-1] for t in packed]
+        out = packed[0].new_zeros(n, steps, sum(widths))  # the output itself, not a view: its views' base
+        for block, position, rows in zip(out.view(n * steps, -1).split(widths, dim=1), positions, packed):
+            block.index_copy_(0, position, rows)
+        ctx.positions, ctx.widths = positions, widths
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):  # type: ignore[override]
+        flat = grad.reshape(-1, grad.shape[-1])
+        return (None, None, *(block.index_select(0, position)
+                              for block, position in zip(flat.split(ctx.widths, dim=1), ctx.positions)))
+
+
+def unpack_joint(packed: list[Tensor], packings: list[Packing], reverse: list[bool]) -> list[Tensor]:
+    """``unpack_sequence(..., zero_output_for_mask=True)`` of several masked sequences over one ``(N, T)``
+    batch, as the column blocks (views) of one ``(N, T, sum of U)`` tensor: a concatenation of them is
+    then a view (``_merge``), and the backward pass gathers each gradient from its block (no zero-filled
+    per-sequence outputs, no copy into and out of a concatenation).
+
+    Example:
+        >>> x = torch.arange(6.).view(2, 3, 1)
+        >>> mask = torch.tensor([[False, True, True], [True, False, False]])
+        >>> (a, pa), (b, pb) = pack(x, mask, False), pack(x, mask, True)
+        >>> f, g = unpack_joint([a, b], [pa, pb], [False, True])
+        >>> f._base is g._base, torch.equal(f, unpack_sequence(a, pa, True)), torch.equal(g, unpack_sequence(b, pb, True, True))
+        (True, True, True)
+        >>> f._base.shape
+        torch.Size([2, 3, 2])
+    """
+    p = packings[0]
+    if any(q.source is None for q in packings):
+        raise ValueError("unpack_joint takes masked sequences only (packings with a source)")
+    shape = (p.order.shape[0], p.steps)
+    if any((q.order.shape[0], q.steps) != shape for q in packings):
+        raise ValueError(f"unpack_joint takes sequences over one (N, T) batch, got {[(q.order.shape[0], q.steps) for q in packings]}")
+    positions = [_scatter_position(q, r) for q, r in zip(packings, reverse)]
+    joint = _ScatterJoint.apply(shape, positions, *packed)
+    return list(joint.split([t.shape[-1] for t in packed], dim=-1))
 
 
 def unpack_last(packed: Tensor, p: Packing, zero_output_for_mask: bool) -> Tensor:

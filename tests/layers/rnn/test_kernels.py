@@ -161,6 +161,17 @@ def test_input_dropout_runs_on_the_fast_paths(native, kernel):
         torch.testing.assert_close(layer(x, training=True), twin(x, training=True), atol=1e-5, rtol=0)
 
 
+def test_unpack_joint_takes_masked_sequences_over_one_batch():
+    x = torch.randn(2, 3, 1)
+    mask = torch.tensor([[False, True, True], [True, False, False]])
+    (a, pa), (b, pb) = _packing.pack(x, mask, False), _packing.pack(x, None, True)
+    with pytest.raises(ValueError, match="masked sequences only"):
+        _packing.unpack_joint([a, b], [pa, pb], [False, True])
+    c, pc = _packing.pack(torch.randn(2, 4, 1), torch.ones(2, 4, dtype=torch.bool), False)
+    with pytest.raises(ValueError, match=r"one \(N, T\) batch, got \[\(2, 3\), \(2, 4\)\]"):
+        _packing.unpack_joint([a, c], [pa, pc], [False, False])
+
+
 def test_packing_round_trip():
     x = torch.arange(2 * 4 * 1.0).view(2, 4, 1)
     mask = torch.tensor([[False, True, False, True], [True, True, True, False]])
@@ -405,7 +416,8 @@ def test_concat_of_time_major_sequences_stays_time_major():
 def test_a_concatenating_pair_writes_both_directions_into_one_output(monkeypatch, merge_mode, masked, joint):
     """A training ``Bidirectional`` on the sequence kernels that concatenates unmasked sequences asks for the
     joint output: the concatenation is plain views of it (no copy, and a backward that moves no memory);
-    other merges and masked calls (two packings) do not. Values and gradients equal step loops' either way."""
+    other merges and masked calls (two packings) do not, but a masked concatenation is the one tensor both
+    directions' rows are scattered into (``unpack_joint``). Values and gradients equal step loops' either way."""
     from birnn.layers import Bidirectional
     from birnn.layers.rnn import _scan
 
@@ -424,6 +436,8 @@ def test_a_concatenating_pair_writes_both_directions_into_one_output(monkeypatch
     if joint:
         assert type(y.grad_fn).__name__ == "TransposeBackward0" and y.transpose(0, 1).is_contiguous()
         assert type(y.grad_fn.next_functions[0][0]).__name__ == "ViewBackward0"
+    if masked and merge_mode == "concat":
+        assert type(y.grad_fn).__name__ == "_ScatterJointBackward" and y.is_contiguous()
     want = reference(x, mask=mask)
     torch.testing.assert_close(y, want, atol=1e-5, rtol=0)
     weights = torch.randn(y.shape)
