@@ -50,7 +50,7 @@ from ... import _heap, activations
 from . import _native
 from ._concurrent import concurrently
 from ._loop import run_loop
-from ._packing import Packing, every_row_runs, pack, unpack_joint, unpack_last, unpack_sequence
+from ._packing import Packing, every_row_runs, pack, pack_joint, unpack_joint, unpack_last, unpack_sequence
 from ._scan import DERIVATIVES, Job, _Layout, scan
 
 if TYPE_CHECKING:
@@ -286,24 +286,31 @@ def run_fused_masked(layers: list[RNN], calls: list[Call], aligned: bool = False
     return [_scan_result(layer, (hs, *final), packing, aligned)]
 
 
-def _scan_job(
-    layer: RNN, call: Call, packs: list[tuple[Tensor, Tensor, Packing]]
-) -> tuple[Job, list[Tensor | None], Packing]:
+Packed = tuple[Tensor, "Tensor | None", bool, Tensor, Packing]
+"""A packing made in this call: ``(inputs, mask, go_backwards, packed rows, packing)``."""
+
+
+def _scan_job(layer: RNN, call: Call, packs: list[Packed]) -> tuple[Job, list[Tensor | None], Packing]:
     """The sequence kernel's job for one direction: it projects the packed inputs itself (``Job.projects``).
 
-    ``packs``: the unmasked packings already made in this call, with their inputs (kept alive, so identity
-    is meaningful); the other direction of an unmasked pair reuses the packed rows of the very same input
-    (one time-major copy of a batch-major input, not two)."""
+    ``packs``: the packings already made in this call, with their inputs (kept alive, so identity is
+    meaningful). The other direction of an unmasked pair reuses the packed rows of the very same input (one
+    time-major copy of a batch-major input, not two); a masked pair's were made together (``run_scan``)."""
     cell, kind = layer.cell, _cell_kind(layer)
     masks = cell.dropout_masks(call.sequences, call.states, call.training)  # drawn as the step loop draws them
     inputs = cell._dropped_inputs(call.sequences, masks.inputs)
-    made = next((p for p in packs if p[0] is inputs), None) if call.mask is None else None
+    if call.mask is None:
+        made = next((p for p in packs if p[0] is inputs and p[1] is None), None)
+    else:
+        made = next((p for p in packs if p[0] is inputs and p[1] is call.mask and p[2] == layer.go_backwards), None)
     if made is not None:
-        packed, packing = made[1], dataclasses.replace(made[2], blocks_reversed=layer.go_backwards)
+        packed, packing = made[3], made[4]
+        if call.mask is None:
+            packing = dataclasses.replace(packing, blocks_reversed=layer.go_backwards)
     else:
         packed, packing = pack(inputs, call.mask, layer.go_backwards)
         if call.mask is None:
-            packs.append((inputs, packed, packing))
+            packs.append((inputs, None, layer.go_backwards, packed, packing))
     states = [s.index_select(0, packing.order) for s in call.states]
     if kind == "lstm":
         fns = {"sigma": cell.recurrent_activation, "phi": cell.activation}
@@ -342,6 +349,23 @@ def _scan_result(layer: RNN, outputs: tuple[Tensor, ...], packing: Packing, alig
     return last, sequence, final
 
 
+def _joint_packs(layers: list[RNN], calls: list[Call]) -> list[Packed]:
+    """A masked pair reading the very same inputs under one mask (no input dropout drawn) is packed in one go
+    (``pack_joint``: one gradient buffer for the input, not one per direction and their sum)."""
+    first, *others = calls
+    mask = first.mask
+    if not others or mask is None or any(
+        call.sequences is not first.sequences or call.mask is None
+        or not (call.mask is mask or torch.equal(call.mask, mask)) for call in others
+    ):
+        return []
+    if any(call.training and 0.0 < getattr(layer.cell, "dropout", 0.0) < 1.0 for layer, call in zip(layers, calls)):
+        return []
+    backwards = [layer.go_backwards for layer in layers]
+    made = pack_joint(first.sequences, mask, backwards)
+    return [(first.sequences, call.mask, b, packed, packing) for call, b, (packed, packing) in zip(calls, backwards, made)]
+
+
 def run_scan(layers: list[RNN], calls: list[Call], aligned: bool = False, concatenated: bool = False) -> list[Result]:
     """The sequence kernels, one or two directions in one autograd call.
 
@@ -352,7 +376,7 @@ def run_scan(layers: list[RNN], calls: list[Call], aligned: bool = False, concat
     """
     if _compiled_training(calls[0].sequences):
         _heap.keep_freed_memory()  # a training loop reallocates the same buffers every step
-    packs: list[tuple[Tensor, Tensor, Packing]] = []
+    packs = _joint_packs(layers, calls)
     prepared = [_scan_job(layer, call, packs) for layer, call in zip(layers, calls)]
     joint = concatenated and len(layers) > 1 and all(
         layer.return_sequences and packing.source is None for layer, (_, _, packing) in zip(layers, prepared)

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-__all__ = ["Packing", "every_row_runs", "pack", "unpack_sequence", "unpack_last", "unpack_joint"]
+__all__ = ["Packing", "every_row_runs", "pack", "pack_joint", "unpack_sequence", "unpack_last", "unpack_joint"]
 
 
 def every_row_runs(batch_sizes: list[int], rows: int) -> bool:
@@ -73,6 +73,15 @@ def pack(inputs: Tensor, mask: Tensor | None, go_backwards: bool) -> tuple[Tenso
         packed = inputs.transpose(0, 1).reshape(steps * n, *inputs.shape[2:])
         lengths = torch.full((n,), steps, device=device)
         return packed, Packing([n] * steps, order, order, None, lengths, None, steps, blocks_reversed=go_backwards)
+    packing, read = _plan(mask, go_backwards)
+    return inputs.reshape(n * steps, *inputs.shape[2:]).index_select(0, read), packing
+
+
+def _plan(mask: Tensor, go_backwards: bool) -> tuple[Packing, Tensor]:
+    """The ``Packing`` of an ``(N, T)`` mask and ``(S,)`` the flat index ``row * T + t`` (input time order)
+    each packed row reads."""
+    n, steps = mask.shape
+    device = mask.device
     pm = mask.flip(1) if go_backwards else mask
     lengths = pm.sum(1)
     order = torch.argsort(lengths, descending=True, stable=True)
@@ -88,8 +97,44 @@ def pack(inputs: Tensor, mask: Tensor | None, go_backwards: bool) -> tuple[Tenso
     source = rows * steps + step
     batch_sizes = alive.sum(0).tolist()
     read = rows * steps + (steps - 1 - step) if go_backwards else source  # the input's own time order: no flipped copy
-    packed = inputs.reshape(n * steps, *inputs.shape[2:]).index_select(0, read)
-    return packed, Packing(batch_sizes, order, inverse, source, lengths, pm, steps)
+    return Packing(batch_sizes, order, inverse, source, lengths, pm, steps), read
+
+
+class _GatherJoint(torch.autograd.Function):
+    """Rows of one ``(N * T, F)`` input gathered by several indices; the backward adds every gradient into
+    one zero-filled tensor (autograd would fill one per gather and add them)."""
+
+    @staticmethod
+    def forward(ctx, reads, flat):  # type: ignore[override]
+        ctx.set_materialize_grads(False)
+        ctx.reads, ctx.rows = reads, flat.shape[0]
+        return tuple(flat.index_select(0, read) for read in reads)
+
+    @staticmethod
+    def backward(ctx, *grads):  # type: ignore[override]
+        present = [(read, g) for read, g in zip(ctx.reads, grads) if g is not None]
+        if not present:
+            return None, None
+        out = present[0][1].new_zeros(ctx.rows, present[0][1].shape[-1])
+        for read, g in present:
+            out.index_add_(0, read, g)
+        return None, out
+
+
+def pack_joint(inputs: Tensor, mask: Tensor, go_backwards: list[bool]) -> list[tuple[Tensor, Packing]]:
+    """``pack(inputs, mask, b)`` for each ``b`` in ``go_backwards`` (the directions of a masked pair reading
+    the same inputs), with one gradient buffer for the input instead of one per direction and their sum.
+
+    Example:
+        >>> x, mask = torch.arange(6.).view(2, 3, 1), torch.tensor([[False, True, True], [True, False, False]])
+        >>> [(a, pa), (b, pb)] = pack_joint(x, mask, [False, True])
+        >>> torch.equal(a, pack(x, mask, False)[0]), torch.equal(b, pack(x, mask, True)[0]), pb.batch_sizes
+        (True, True, [2, 1])
+    """
+    plans = [_plan(mask, backwards) for backwards in go_backwards]
+    n, steps = mask.shape
+    packed = _GatherJoint.apply([read for _, read in plans], inputs.reshape(n * steps, *inputs.shape[2:]))
+    return [(rows, packing) for rows, (packing, _) in zip(packed, plans)]
 
 
 def _packed_position(p: Packing) -> Tensor:

@@ -491,16 +491,17 @@ def test_a_sequence_kernel_pair_runs_on_two_threads_and_sums_one_input_gradient(
     forward and backward. When they read the very same packed inputs (no mask: a time-major sequence is
     packed as a view, a batch-major one copied once for both) and its gradient is wanted, it is one sum
     over both directions, half the rows per thread, instead of two gradients and an addition; with a mask
-    (two packings) or no input gradient, each direction takes its own. Either way the gradients equal
-    separate step loops'."""
+    (two packings, made together: ``pack_joint``) or no input gradient, each direction takes its own. Either
+    way the gradients equal separate step loops'."""
     import threading
 
     from birnn.layers import Bidirectional
     from birnn.layers.rnn import _scan
 
-    ran, summed, packed = [], [], []
-    real_pack = _dispatch.pack
+    ran, summed, packed, packed_together = [], [], [], []
+    real_pack, real_joint = _dispatch.pack, _dispatch.pack_joint
     monkeypatch.setattr(_dispatch, "pack", lambda *a: packed.append(a) or real_pack(*a))
+    monkeypatch.setattr(_dispatch, "pack_joint", lambda *a: packed_together.append(a) or real_joint(*a))
     for name, record in (("_run_forward", ran), ("_run_backward", ran)):
         original = getattr(_scan, name)
         monkeypatch.setattr(
@@ -529,7 +530,31 @@ def test_a_sequence_kernel_pair_runs_on_two_threads_and_sums_one_input_gradient(
         torch.testing.assert_close(a, b, atol=1e-4, rtol=0)
     assert len(ran) == 4 and len(set(ran)) == (2 if torch.get_num_threads() > 1 else 1)
     assert len(summed) == (1 if input_grad and not masked else 0)
-    assert len(packed) == (2 if masked else 1)
+    assert (len(packed), len(packed_together)) == ((0, 1) if masked else (1, 0))
+
+
+@pytest.mark.parametrize("dropout", [0.0, 0.3])
+def test_a_masked_pair_packs_its_input_together_unless_input_dropout_makes_two(monkeypatch, dropout):
+    """A masked pair packs its one input in one go (one gradient buffer for it); with input dropout while
+    training the directions read two different inputs and pack them apart. Both equal the step loops."""
+    from birnn.layers import Bidirectional
+
+    packed, packed_together = [], []
+    real_pack, real_joint = _dispatch.pack, _dispatch.pack_joint
+    monkeypatch.setattr(_dispatch, "pack", lambda *a: packed.append(a) or real_pack(*a))
+    monkeypatch.setattr(_dispatch, "pack_joint", lambda *a: packed_together.append(a) or real_joint(*a))
+    make = lambda **kw: Bidirectional(LSTM(U, activation="relu", dropout=dropout, seed=2, return_sequences=True, **kw))
+    layer, reference = make(), make(use_cudnn=False)
+    x = torch.randn(N, T, F, requires_grad=True)
+    for each in (layer, reference):
+        each.build(x.shape)
+    reference.set_weights(layer.get_weights())
+    mask = torch.tensor(MASKS["left"], dtype=torch.bool)
+    got = _outputs_and_grads(layer, x, mask, [], training=True)
+    assert (len(packed), len(packed_together)) == ((2, 0) if dropout else (0, 1))
+    want = _outputs_and_grads(reference, x, mask, [], training=True)
+    for a, b in zip([*got[0], *got[1]], [*want[0], *want[1]]):
+        torch.testing.assert_close(a, b, atol=1e-4, rtol=0)
 
 
 @pytest.mark.parametrize("native", [True, False], ids=["compiled", "python"])
