@@ -4,7 +4,7 @@
 step) or with these C++ loops (one matrix multiply and one vectorised element-wise pass per step,
 no Python and no GIL inside), which is what lets the sequence kernels beat PyTorch's fused RNN
 kernels while training. The extension is compiled with ``torch.utils.cpp_extension`` the first time
-it is needed (about 30 s on 2 cores; cached under ``~/.cache/torch_extensions`` or
+it is needed (about 50 s on 2 cores; cached under ``~/.cache/torch_extensions`` or
 ``$TORCH_EXTENSIONS_DIR``), for the CPU it runs on (``-march=native``).
 
 ``available()`` is the explicit capability check: a C++ compiler and ``ninja`` on ``PATH``, the
@@ -74,7 +74,7 @@ def _ninja_module() -> bool:
 def _build() -> ModuleType | None:
     from torch.utils import cpp_extension
 
-    _log.info("birnn: compiling the native recurrence kernels (once, about 30 s)")
+    _log.info("birnn: compiling the native recurrence kernels (once, about 50 s)")
     bin_dir = str(Path(sys.executable).parent)
     if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
         os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
