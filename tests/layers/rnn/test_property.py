@@ -7,8 +7,9 @@
 (b) The kernels birnn dispatches to agree with the step loop (``use_cudnn=False``): PyTorch's
     fused kernels (default dispatch under ``torch.no_grad()``) and the sequence kernels (default
     dispatch with autograd), for every layer kind, both directions, random initial states; and
-    (c) the sequence kernels also with random masks. Outputs and states within 1e-5, gradients
-    within 1e-4.
+    (c) the sequence kernels also with random masks, and over stateful sequences (consecutive calls
+    continuing each other's states, single layers and ``Bidirectional``). Outputs and states within
+    1e-5, gradients within 1e-4.
 """
 
 from __future__ import annotations
@@ -140,9 +141,10 @@ def _run(
     return out, [g.numpy().copy() for g in grads]
 
 
-def _twins(p: dict[str, Any], go_backwards: bool, bidirectional: bool) -> tuple[Any, Any]:
+def _twins(p: dict[str, Any], go_backwards: bool, bidirectional: bool, stateful: bool = False) -> tuple[Any, Any]:
     def make() -> Any:
-        layer = LAYERS[p["kind"]](p["units"], return_sequences=True, return_state=True, go_backwards=go_backwards)
+        layer = LAYERS[p["kind"]](p["units"], return_sequences=True, return_state=True, go_backwards=go_backwards,
+                                  stateful=stateful)
         return L.Bidirectional(layer) if bidirectional else layer
 
     loop, auto = make(), make()
@@ -192,3 +194,22 @@ def test_bidirectional_kernels_match_the_loop(p, with_states):
 @example(p=_fully_masked_row("SimpleRNN-relu"), go_backwards=True, with_states=False)
 def test_masked_sequence_kernels_match_the_loop(p, go_backwards, with_states):
     _check_kernels_match_loop(p, go_backwards, bidirectional=False, with_states=with_states)
+
+
+@SETTINGS
+@given(p=problems(masked=True), go_backwards=st.booleans(), bidirectional=st.booleans(), calls=st.integers(2, 3))
+def test_stateful_sequences_match_the_loop(p, go_backwards, bidirectional, calls):
+    """Consecutive calls of a stateful layer (each starting from the states the call before left, masks of
+    any pattern) give the loop's outputs, states and gradients on the fast kernels, call after call."""
+    loop, auto = _twins(p, go_backwards and not bidirectional, bidirectional, stateful=True)
+    for call in range(calls):
+        x = np.random.RandomState(p["seed"] + 10 + call).standard_normal((p["n"], p["t"], p["f"])).astype("float32")
+        expected, expected_grads = _run(loop, x, [], p["mask"], grad=True)
+        actual, actual_grads = _run(auto, x, [], p["mask"], grad=True)
+        close(actual, expected, f"stateful call {call}: sequence kernel vs loop")
+        for i, (a, e) in enumerate(zip(actual_grads, expected_grads)):
+            np.testing.assert_allclose(a, e, **GRAD_TOL, err_msg=f"stateful call {call}: gradient #{i}")
+    loop.reset_states()
+    auto.reset_states()
+    close(_run(auto, x, [], p["mask"], grad=False)[0], _run(loop, x, [], p["mask"], grad=False)[0],
+          "after reset_states: kernel vs loop")
