@@ -1,5 +1,6 @@
 // The time loops of birnn's sequence kernels (_scan.py), compiled: forward and back-propagation
-// through time for LSTM, reset-after GRU and SimpleRNN over packed sequences.
+// through time for LSTM, GRU (reset after or before the recurrent multiply) and SimpleRNN over packed
+// sequences, each optionally under a recurrent dropout mask (RecurrentMask).
 //
 // Layout (the same as _scan.py's Python loops, which these replace): packed rows, time-major; step t
 // is the contiguous block of the n_t rows still running (n_t non-increasing) starting at packed row
