@@ -30,6 +30,7 @@
 #include <climits>
 #include <cmath>
 #include <type_traits>
+#include <optional>
 #include <vector>
 
 #if defined(__AVX512F__)
@@ -575,96 +576,138 @@ void product_rows(Rows first, const float* a, int64_t lda, int64_t R, const Pane
 // piece, so a chunk's 64 columns of b (32 KB) stay in L1 while every block of four rows of out passes.
 // MKL's product reaches ~75-95 GFLOP/s on these shapes (S = 6400) on one Zen 4 core, this ~100-106.
 // sums (M,), when given: [sums +] b's column sums (the bias gradient), taken in the same pass over b.
-void transposed_product(const std::vector<std::vector<Tensor>>& a, const Tensor& b, Tensor& out, bool accumulate,
-                        c10::optional<Tensor> sums) {
-  TORCH_CHECK(b.dim() == 2 && b.stride(1) == 1 && b.scalar_type() == at::kFloat,
-              "birnn native kernels: transposed_product takes a float32 (S, M) b with unit column stride, got ",
-              b.sizes());
-  const int64_t S = b.size(0), M = b.size(1);
+// Rows can be added in any order and in several calls (add(begin, end)): a backward time loop adds each
+// pair of steps' rows right after computing them, while they are still in cache.
+class TransposedProduct {
+ public:
+  TransposedProduct(const std::vector<std::vector<Tensor>>& a, const Tensor& b, Tensor& out, bool accumulate,
+                    const c10::optional<Tensor>& sums)
+      : S_(b.size(0)), M_(b.size(1)), accumulate_(accumulate) {
+    TORCH_CHECK(b.dim() == 2 && b.stride(1) == 1 && b.scalar_type() == at::kFloat,
+                "birnn native kernels: transposed_product takes a float32 (S, M) b with unit column stride, got ",
+                b.sizes());
+    cuts_ = {0, S_};
+    for (const auto& pieces : a) {
+      TORCH_CHECK(!pieces.empty(), "birnn native kernels: transposed_product's column blocks need at least one piece");
+      const int64_t width = pieces[0].dim() == 2 ? pieces[0].size(1) : -1;
+      std::vector<Piece> block;
+      int64_t row = 0;
+      for (const Tensor& piece : pieces) {
+        TORCH_CHECK(piece.dim() == 2 && piece.size(1) == width && piece.stride(1) == 1 &&
+                        piece.scalar_type() == at::kFloat,
+                    "birnn native kernels: a column block's pieces are float32 (rows, ", width,
+                    ") with unit column stride, got ", piece.sizes());
+        if (piece.size(0) > 0) block.push_back({piece.data_ptr<float>(), piece.stride(0), row, row + piece.size(0)});
+        row += piece.size(0);
+        cuts_.push_back(row);
+      }
+      TORCH_CHECK(row == S_, "birnn native kernels: a column block's pieces hold ", row, " rows, b has ", S_);
+      blocks_.push_back(std::move(block));
+      widths_.push_back(width);
+      Ka_ += width;
+    }
+    TORCH_CHECK(out.dim() == 2 && out.size(0) == Ka_ && out.size(1) == M_ && out.stride(1) == 1 &&
+                    out.scalar_type() == at::kFloat,
+                "birnn native kernels: transposed_product writes a float32 (", Ka_, ", ", M_,
+                ") with unit column stride, got ", out.sizes());
+    const bool with_sums = sums.has_value() && sums->defined();
+    TORCH_CHECK(!with_sums || (sums->dim() == 1 && sums->size(0) == M_ && sums->is_contiguous() &&
+                               sums->scalar_type() == at::kFloat),
+                "birnn native kernels: transposed_product's column sums are a contiguous float32 (", M_, "), got ",
+                with_sums ? sums->sizes() : at::IntArrayRef{});
+    std::sort(cuts_.begin(), cuts_.end());
+    cuts_.erase(std::unique(cuts_.begin(), cuts_.end()), cuts_.end());
+    pb_ = b.data_ptr<float>();
+    ldb_ = b.stride(0);
+    out_ = out;
+    sums_ = with_sums ? *sums : Tensor();
+  }
+
+  // Adds rows [begin, end) of the reduction (each row once over all calls).
+  void add(int64_t begin, int64_t end) {
+#if BIRNN_TILED
+    for (size_t segment = 0; segment + 1 < cuts_.size(); ++segment) {
+      const int64_t lo = std::max(begin, cuts_[segment]), hi = std::min(end, cuts_[segment + 1]);
+      for (int64_t s0 = lo; s0 < hi; s0 += 128) chunk(s0, std::min<int64_t>(128, hi - s0));
+    }
+#else
+    TORCH_CHECK(false, "birnn native kernels: the tiled products need AVX-512 (tiled_available() is false)");
+#endif
+  }
+
+  // Completes the result: zeros where no row was added.
+  void finish() {
+    if (!started_ && !accumulate_) {
+      out_.zero_();
+      if (sums_.defined()) sums_.zero_();
+    }
+    if (Ka_ == 0 && sums_.defined()) {  // no rows of out to ride along with: the sums on their own
+      const Tensor b = at::from_blob(const_cast<float*>(pb_), {S_, M_}, {ldb_, 1}, at::kFloat);
+      if (accumulate_) sums_.add_(b.sum(0));
+      else at::sum_out(sums_, b, 0);
+    }
+  }
+
+ private:
   struct Piece {
     const float* data;
     int64_t ld, begin, end;  // rows [begin, end) of the block
   };
-  std::vector<std::vector<Piece>> blocks;
-  std::vector<int64_t> widths, cuts{0, S};
-  int64_t Ka = 0;
-  for (const auto& pieces : a) {
-    TORCH_CHECK(!pieces.empty(), "birnn native kernels: transposed_product's column blocks need at least one piece");
-    const int64_t width = pieces[0].dim() == 2 ? pieces[0].size(1) : -1;
-    std::vector<Piece> block;
-    int64_t row = 0;
-    for (const Tensor& piece : pieces) {
-      TORCH_CHECK(piece.dim() == 2 && piece.size(1) == width && piece.stride(1) == 1 &&
-                      piece.scalar_type() == at::kFloat,
-                  "birnn native kernels: a column block's pieces are float32 (rows, ", width,
-                  ") with unit column stride, got ", piece.sizes());
-      if (piece.size(0) > 0) block.push_back({piece.data_ptr<float>(), piece.stride(0), row, row + piece.size(0)});
-      row += piece.size(0);
-      cuts.push_back(row);
+
+#if BIRNN_TILED
+  // n <= 128 rows from s0, within one piece of every block.
+  void chunk(int64_t s0, int64_t n) {
+    const bool acc = accumulate_ || started_;
+    started_ = true;
+    std::vector<const float*> starts(blocks_.size());
+    std::vector<int64_t> lds(blocks_.size());
+    for (size_t q = 0; q < blocks_.size(); ++q)
+      for (const Piece& piece : blocks_[q])
+        if (piece.begin <= s0 && s0 < piece.end) {
+          starts[q] = piece.data + (s0 - piece.begin) * piece.ld;
+          lds[q] = piece.ld;
+        }
+    float* pc = out_.data_ptr<float>();
+    float* ps = sums_.defined() && Ka_ > 0 ? sums_.data_ptr<float>() : nullptr;
+    const int64_t ldc = out_.stride(0);
+    for (int64_t j = 0; j < M_; j += 64) {
+      uint32_t lanes[4];
+      for (int64_t q = 0; q < 4; ++q) lanes[q] = tail_mask(std::max<int64_t>(M_ - j - 16 * q, 0));
+      const float* bj = pb_ + s0 * ldb_ + j;
+      int64_t first = 0;  // the block's first row of out
+      for (size_t q = 0; q < blocks_.size(); first += widths_[q], ++q)
+        for (int64_t i = 0; i < widths_[q]; i += 4) {
+          const float* ai = starts[q] + i;
+          const int64_t lda = lds[q];
+          float* ci = pc + (first + i) * ldc + j;
+          float* si = first + i == 0 && ps != nullptr ? ps + j : nullptr;
+          switch (std::min<int64_t>(4, widths_[q] - i)) {
+            case 1: transposed_tile<1>(ai, lda, bj, ldb_, n, lanes, ci, ldc, acc, si); break;
+            case 2: transposed_tile<2>(ai, lda, bj, ldb_, n, lanes, ci, ldc, acc, si); break;
+            case 3: transposed_tile<3>(ai, lda, bj, ldb_, n, lanes, ci, ldc, acc, si); break;
+            default: transposed_tile<4>(ai, lda, bj, ldb_, n, lanes, ci, ldc, acc, si); break;
+          }
+        }
     }
-    TORCH_CHECK(row == S, "birnn native kernels: a column block's pieces hold ", row, " rows, b has ", S);
-    blocks.push_back(std::move(block));
-    widths.push_back(width);
-    Ka += width;
   }
-  TORCH_CHECK(out.dim() == 2 && out.size(0) == Ka && out.size(1) == M && out.stride(1) == 1 &&
-                  out.scalar_type() == at::kFloat,
-              "birnn native kernels: transposed_product writes a float32 (", Ka, ", ", M,
-              ") with unit column stride, got ", out.sizes());
-  const bool with_sums = sums.has_value() && sums->defined();
-  TORCH_CHECK(!with_sums || (sums->dim() == 1 && sums->size(0) == M && sums->is_contiguous() &&
-                             sums->scalar_type() == at::kFloat),
-              "birnn native kernels: transposed_product's column sums are a contiguous float32 (", M, "), got ",
-              with_sums ? sums->sizes() : at::IntArrayRef{});
+#endif
+
+  int64_t S_, M_, Ka_ = 0;
+  bool accumulate_, started_ = false;
+  std::vector<std::vector<Piece>> blocks_;
+  std::vector<int64_t> widths_, cuts_;
+  const float* pb_ = nullptr;
+  int64_t ldb_ = 0;
+  Tensor out_, sums_;
+};
+
+void transposed_product(const std::vector<std::vector<Tensor>>& a, const Tensor& b, Tensor& out, bool accumulate,
+                        c10::optional<Tensor> sums) {
+  TransposedProduct product(a, b, out, accumulate, sums);
 #if BIRNN_TILED
   pybind11::gil_scoped_release no_gil;
-  if (S == 0 && !accumulate) {
-    out.zero_();
-    if (with_sums) sums->zero_();
-  }
-  if (Ka == 0 && with_sums) {  // no rows of out to ride along with
-    if (accumulate) sums->add_(b.sum(0));
-    else at::sum_out(*sums, b, 0);
-    return;
-  }
-  std::sort(cuts.begin(), cuts.end());
-  cuts.erase(std::unique(cuts.begin(), cuts.end()), cuts.end());
-  const float* pb = b.data_ptr<float>();
-  float* pc = out.data_ptr<float>();
-  float* ps = with_sums ? sums->data_ptr<float>() : nullptr;
-  const int64_t ldb = b.stride(0), ldc = out.stride(0);
-  std::vector<const float*> starts(blocks.size());
-  std::vector<int64_t> lds(blocks.size());
-  for (size_t segment = 0; segment + 1 < cuts.size(); ++segment)
-    for (int64_t s0 = cuts[segment]; s0 < cuts[segment + 1]; s0 += 128) {
-      const int64_t n = std::min<int64_t>(128, cuts[segment + 1] - s0);
-      const bool acc = accumulate || s0 > 0;
-      for (size_t q = 0; q < blocks.size(); ++q)
-        for (const Piece& piece : blocks[q])
-          if (piece.begin <= s0 && s0 < piece.end) {
-            starts[q] = piece.data + (s0 - piece.begin) * piece.ld;
-            lds[q] = piece.ld;
-          }
-      for (int64_t j = 0; j < M; j += 64) {
-        uint32_t lanes[4];
-        for (int64_t q = 0; q < 4; ++q) lanes[q] = tail_mask(std::max<int64_t>(M - j - 16 * q, 0));
-        const float* bj = pb + s0 * ldb + j;
-        int64_t first = 0;  // the block's first row of out
-        for (size_t q = 0; q < blocks.size(); first += widths[q], ++q)
-          for (int64_t i = 0; i < widths[q]; i += 4) {
-            const float* ai = starts[q] + i;
-            const int64_t lda = lds[q];
-            float* ci = pc + (first + i) * ldc + j;
-            float* si = first + i == 0 && ps != nullptr ? ps + j : nullptr;
-            switch (std::min<int64_t>(4, widths[q] - i)) {
-              case 1: transposed_tile<1>(ai, lda, bj, ldb, n, lanes, ci, ldc, acc, si); break;
-              case 2: transposed_tile<2>(ai, lda, bj, ldb, n, lanes, ci, ldc, acc, si); break;
-              case 3: transposed_tile<3>(ai, lda, bj, ldb, n, lanes, ci, ldc, acc, si); break;
-              default: transposed_tile<4>(ai, lda, bj, ldb, n, lanes, ci, ldc, acc, si); break;
-            }
-          }
-      }
-    }
+  product.add(0, b.size(0));
+  product.finish();
 #else
   TORCH_CHECK(false, "birnn native kernels: the tiled products need AVX-512 (tiled_available() is false)");
 #endif
@@ -1089,11 +1132,16 @@ std::vector<Tensor> lstm_backward(const c10::optional<Tensor>& d_hs, const Tenso
                                   const Tensor& c0, const Tensor& kernel, const Tensor& cs, const Tensor& gates,
                                   const std::vector<int64_t>& sizes, const std::vector<int64_t>& offsets,
                                   int64_t sigma, int64_t phi, bool in_place,
-                                  const c10::optional<Tensor>& recurrent_mask) {
+                                  const c10::optional<Tensor>& recurrent_mask,
+                                  const std::vector<std::vector<Tensor>>& weight_pieces,
+                                  const c10::optional<Tensor>& weight_grad, const c10::optional<Tensor>& bias_grad) {
   pybind11::gil_scoped_release no_gil;
   const int64_t N = c0.size(0), U = c0.size(1);
   auto options = gates.options();
   const RecurrentMask dropout(recurrent_mask, N, U, options);
+  const bool with_weights = weight_grad.has_value() && weight_grad->defined();
+  TORCH_CHECK(!with_weights || use_tiled(gates),
+              "birnn native kernels: lstm_backward takes the weight gradient along only on the tiled product");
   Tensor dz = in_place ? gates : at::empty_like(gates), carry = d_c.clone(), d_h0 = d_h.clone(), recurrent = at::empty({N, U}, options);
   const Tensor kernel_t = kernel.t();
   const Upstream up(d_hs, N, U, options);
@@ -1102,6 +1150,18 @@ std::vector<Tensor> lstm_backward(const c10::optional<Tensor>& d_hs, const Tenso
     const Panels panels = pack(kernel_t, 1, U);
     const float *g = gates.data_ptr<float>(), *c = cs.data_ptr<float>(), *final_h = d_h.data_ptr<float>();
     float *d = dz.data_ptr<float>(), *rec = recurrent.data_ptr<float>(), *cr = carry.data_ptr<float>();
+    // weight_grad (optional): [x | h_prev]^T dz (weight_pieces: its column blocks, as transposed_product takes
+    // them), every two steps' rows added right behind the loop while they are still in cache
+    std::optional<TransposedProduct> weights;
+    if (with_weights) {
+      Tensor out = *weight_grad;
+      weights.emplace(weight_pieces, dz, out, false, bias_grad);
+    }
+    int64_t lo = INT64_MAX, hi = 0, pending = 0;  // the rows of the steps not added yet (adjacent blocks)
+    auto flush = [&] {
+      if (pending > 0) weights->add(lo, hi);
+      lo = INT64_MAX, hi = pending = 0;
+    };
     for_blocks_backward(sizes, offsets, [&](int64_t t, int64_t row, int64_t r0, int64_t R, int64_t next) {
       const float* c_prev = t == 0 ? c0.data_ptr<float>() : c + offsets[t - 1] * U;
       const float* upstream = up.rows.data_ptr<float>() + up.row(offsets, t) * up.stride();
@@ -1111,7 +1171,15 @@ std::vector<Tensor> lstm_backward(const c10::optional<Tensor>& d_hs, const Tenso
       }
       lstm_cell_backward<float>(g + row * 4 * U, c + row * U, c_prev + r0 * U, upstream + r0 * up.stride(), up.stride(),
                                 rec + r0 * U, final_h + r0 * U, next, cr + r0 * U, d + row * 4 * U, R, U, sigma, phi);
+      if (weights && r0 + R == sizes[t]) {  // step t is done
+        lo = std::min(lo, offsets[t]), hi = std::max(hi, offsets[t] + sizes[t]);
+        if (++pending == 2) flush();
+      }
     });
+    if (weights) {
+      flush();
+      weights->finish();
+    }
     if (steps > 0) {
       rows_product(d + offsets[0] * 4 * U, 4 * U, sizes[0], panels, d_h0.data_ptr<float>(), U, false);
       dropout.scale(d_h0.data_ptr<float>(), 0, sizes[0], U);
@@ -1476,7 +1544,8 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("lstm_backward", &lstm_backward, pybind11::arg("d_hs"), pybind11::arg("d_h"), pybind11::arg("d_c"),
         pybind11::arg("c0"), pybind11::arg("kernel"), pybind11::arg("cs"), pybind11::arg("gates"),
         pybind11::arg("sizes"), pybind11::arg("offsets"), pybind11::arg("sigma"), pybind11::arg("phi"),
-        pybind11::arg("in_place"), mask);
+        pybind11::arg("in_place"), mask, pybind11::arg("weight_pieces") = std::vector<std::vector<Tensor>>(),
+        pybind11::arg("weight_grad") = pybind11::none(), pybind11::arg("bias_grad") = pybind11::none());
   m.def("gru_forward", &gru_forward, pybind11::arg("xp"), pybind11::arg("h0"), pybind11::arg("kernel"),
         pybind11::arg("bias"), pybind11::arg("sizes"), pybind11::arg("offsets"), pybind11::arg("sigma"),
         pybind11::arg("phi"), pybind11::arg("in_place"), mask);

@@ -287,9 +287,16 @@ def _lstm_backward(saved, d_hs, d_h, d_c, *, sigma, phi, last_use, inputs=None, 
     native, layout, h0, c0, kernel, hs, cs, tcs, gates, dropout = saved
     if native is not None:
         ids = _native.ACTIVATIONS
-        dz, d_h0, d_c0 = native.lstm_backward(_rows(d_hs), _dense(d_h, h0), _dense(d_c, c0), c0.contiguous(),
-                                              kernel.contiguous(), cs, gates, layout.sizes, layout.offsets, ids[sigma],
-                                              ids[phi], last_use, recurrent_mask=dropout)
+        args = (_rows(d_hs), _dense(d_h, h0), _dense(d_c, c0), c0.contiguous(), kernel.contiguous(), cs, gates,
+                layout.sizes, layout.offsets, ids[sigma], ids[phi], last_use)
+        blocks = [*([[inputs]] if inputs is not None else []), _previous_pieces(layout, hs, h0, dropout)]
+        if _gemm.tiled_ok(gates, *(piece for block in blocks for piece in block)):
+            # the loop takes the kernels' gradient along, two steps' rows at a time while they are in cache
+            kernels = gates.new_empty(sum(block[0].shape[1] for block in blocks), gates.shape[1])
+            dz, d_h0, d_c0 = native.lstm_backward(*args, recurrent_mask=dropout, weight_pieces=blocks,
+                                                  weight_grad=kernels, bias_grad=sums)
+            return dz, d_h0, d_c0, kernels
+        dz, d_h0, d_c0 = native.lstm_backward(*args, recurrent_mask=dropout)
         return dz, d_h0, d_c0, _weight_grad(layout, hs, h0, dz, inputs=inputs, sums=sums, dropout=dropout)
     d_sigma, d_phi = DERIVATIVES[sigma], DERIVATIVES[phi]
     n_rows, u = h0.shape

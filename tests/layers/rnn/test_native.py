@@ -259,6 +259,25 @@ def test_both_kernels_gradients_take_one_pass_where_they_share_it(kind, passes, 
         assert [len(pieces) for pieces in calls[0]] == [1, 2]  # x; h0 and the states shifted by one block
 
 
+@pytest.mark.parametrize("sizes, rows, reverse", SIZES, ids=["ragged", "full", "one_step", "empty", "reversed"])
+@pytest.mark.parametrize("extra_step", [False, True])
+def test_the_tiled_lstm_loop_takes_its_kernels_gradient_along(sizes, rows, reverse, extra_step, monkeypatch):
+    """On the tiled product the LSTM's backward loop adds [x | h_prev]^T dz (both kernels' gradient and the
+    bias's) every two steps right behind itself, while those rows are in cache: no separate pass
+    (``transposed_matmul`` is not called), the Python loops' results for every layout, with one step more
+    (an odd and an even number of steps)."""
+    if not _native.tiled_available():
+        pytest.skip("this CPU or build has no tiled product (it needs AVX-512)")
+    sizes = sizes + sizes[-1:] if extra_step and sizes and not reverse else sizes
+    calls = []
+    real = _scan._gemm.transposed_matmul
+    monkeypatch.setattr(_scan._gemm, "transposed_matmul", lambda *a, **k: calls.append(a) or real(*a, **k))
+    with _native.use_tiled(True), threads(1):
+        got = _run_projecting("lstm", sizes, rows, reverse, 7, True, True)
+    assert calls == []
+    _assert_same(got, _run_projecting("lstm", sizes, rows, reverse, 7, True, False), 1e-5)
+
+
 @pytest.mark.parametrize("name, reference", [("tanh", torch.tanh), ("sigmoid", torch.sigmoid)])
 def test_compiled_sigmoid_and_tanh_are_accurate_everywhere(name, reference):
     """The compiled float32 sigmoid and tanh (a one-step SimpleRNN with a zero kernel applies them) are
