@@ -1127,7 +1127,9 @@ std::vector<Tensor> lstm_forward(const Tensor& xp, const Tensor& h0, const Tenso
 
 // d_hs (S, U) upstream gradient of every output (or None), d_h, d_c (N, U) of the final states.
 // Returns dz (S, 4U) (gradient of the gates' pre-activations, i.e. of xp), d_h0, d_c0. in_place: the
-// gates are not needed afterwards (no retained graph) and dz overwrites them.
+// gates are not needed afterwards (no retained graph) and dz overwrites them. weight_grad (tiled product
+// only): receives [x | h_prev]^T dz (weight_pieces: those column blocks, as transposed_product takes them;
+// bias_grad: dz's column sums), added behind the loop two steps at a time.
 std::vector<Tensor> lstm_backward(const c10::optional<Tensor>& d_hs, const Tensor& d_h, const Tensor& d_c,
                                   const Tensor& c0, const Tensor& kernel, const Tensor& cs, const Tensor& gates,
                                   const std::vector<int64_t>& sizes, const std::vector<int64_t>& offsets,
