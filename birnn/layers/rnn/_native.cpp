@@ -821,6 +821,20 @@ void lstm_cell_backward(const T* g, const T* __restrict c, const T* __restrict c
   });
 }
 
+// Both GRU variants' last part: g (n, 3U) holds the activated z (and r) and the candidate's pre-activation;
+// activates the candidate and writes h = candidate + z (h_prev - candidate).
+template <typename T>
+void gru_output(T* __restrict g, const T* __restrict h_prev, T* __restrict h, int64_t n, int64_t U, int64_t phi) {
+  for (int64_t r = 0; r < n; ++r) {
+    T* gr = g + r * 3 * U;
+    activate(phi, gr + 2 * U, U);
+    const T* pr = h_prev + r * U;
+    T* out = h + r * U;
+#pragma omp simd
+    for (int64_t j = 0; j < U; ++j) out[j] = gr[2 * U + j] + gr[j] * (pr[j] - gr[2 * U + j]);
+  }
+}
+
 // hu (n, 3U): recurrent pre-activations (with the recurrent bias); x (n, 3U) the projected inputs.
 // g (n, 3U) receives the activated gates [z | r | candidate]; g may be x itself (each element of x
 // is read before the same element of g is written), so neither is restrict.
@@ -836,12 +850,8 @@ void gru_cell_forward(const T* __restrict hu, const T* x, const T* __restrict h_
     activate(sigma, gr, 2 * U);
 #pragma omp simd
     for (int64_t j = 0; j < U; ++j) gr[2 * U + j] = xr[2 * U + j] + gr[U + j] * hr[j];
-    activate(phi, gr + 2 * U, U);
-    const T* pr = h_prev + r * U;
-    T* out = h + r * U;
-#pragma omp simd
-    for (int64_t j = 0; j < U; ++j) out[j] = gr[2 * U + j] + gr[j] * (pr[j] - gr[2 * U + j]);
   }
+  gru_output(g, h_prev, h, n, U, phi);
 }
 
 // carry: dh * z of the step after (a row's final-state gradient until its last step is reached).
@@ -877,9 +887,8 @@ void gru_cell_backward(const T* g, const T* hu_h, const T* __restrict h_prev, co
 }
 
 // reset_after=False GRU, in two halves around the candidate's recurrent multiply. g (n, 3U) holds the
-// gates' pre-activations (the projected inputs and the recurrent products already added): the first half
-// activates z and r and writes r * h_prev (the candidate's recurrent input), the second activates the
-// candidate and writes h.
+// gates' pre-activations (the projected inputs and the recurrent products already added): this first half
+// activates z and r and writes r * h_prev (the candidate's recurrent input); gru_output is the second.
 template <typename T>
 void gru_before_gates(T* __restrict g, const T* __restrict h_prev, T* __restrict reset_h, int64_t n, int64_t U,
                       int64_t sigma) {
@@ -890,18 +899,6 @@ void gru_before_gates(T* __restrict g, const T* __restrict h_prev, T* __restrict
     T* out = reset_h + r * U;
 #pragma omp simd
     for (int64_t j = 0; j < U; ++j) out[j] = rr[j] * pr[j];
-  }
-}
-
-template <typename T>
-void gru_before_output(T* __restrict g, const T* __restrict h_prev, T* __restrict h, int64_t n, int64_t U, int64_t phi) {
-  for (int64_t r = 0; r < n; ++r) {
-    T* gr = g + r * 3 * U;
-    activate(phi, gr + 2 * U, U);
-    const T* pr = h_prev + r * U;
-    T* out = h + r * U;
-#pragma omp simd
-    for (int64_t j = 0; j < U; ++j) out[j] = gr[2 * U + j] + gr[j] * (pr[j] - gr[2 * U + j]);
   }
 }
 
@@ -941,22 +938,13 @@ void gru_before_backward_second(const T* g, const T* __restrict h_prev, const T*
     T* ds = scratch + r * 2 * U;
     derivative(sigma, reset, ds, U);
     const T *pr = h_prev + r * U, *dr = d_rh + r * U;
+    const T* mr = mask == nullptr ? nullptr : mask + r * U;
     T *cr = carry + r * U, *out = d_xp + r * 3 * U + U;
-    if (mask == nullptr) {
 #pragma omp simd
-      for (int64_t j = 0; j < U; ++j) {
-        const T rj = reset[j];
-        out[j] = dr[j] * pr[j] * ds[j];
-        cr[j] += dr[j] * rj;
-      }
-    } else {
-      const T* mr = mask + r * U;
-#pragma omp simd
-      for (int64_t j = 0; j < U; ++j) {
-        const T rj = reset[j], d = dr[j] * mr[j];
-        out[j] = d * pr[j] * ds[j];
-        cr[j] += d * rj;
-      }
+    for (int64_t j = 0; j < U; ++j) {
+      const T rj = reset[j], d = mr == nullptr ? dr[j] : dr[j] * mr[j];  // r read before out (maybe r) is written
+      out[j] = d * pr[j] * ds[j];
+      cr[j] += d * rj;
     }
   }
 }
@@ -1353,7 +1341,7 @@ std::vector<Tensor> gru_before_forward(const Tensor& xp, const Tensor& h0, const
         product_rows({}, a, lda, R, zr, x + row * 3 * U, 3 * U, gr, 3 * U);
         gru_before_gates<float>(gr, a, rh + row * U, R, U, sigma);
         product_rows({}, rh + row * U, U, R, cand, x + row * 3 * U + 2 * U, 3 * U, gr + 2 * U, 3 * U);
-        gru_before_output<float>(gr, h_prev + r0 * U, h + row * U, R, U, phi);
+        gru_output<float>(gr, h_prev + r0 * U, h + row * U, R, U, phi);
       });
     }
     return {hs, gates, reset_h};
@@ -1370,7 +1358,7 @@ std::vector<Tensor> gru_before_forward(const Tensor& xp, const Tensor& h0, const
     });
     at::addmm_out(cand, xp.narrow(0, off, n).narrow(1, 2 * U, U), reset_block, candidate_kernel);
     AT_DISPATCH_FLOATING_TYPES(xp.scalar_type(), "gru_before_forward", [&] {
-      gru_before_output(mut<scalar_t>(gates, off, 3 * U), ptr<scalar_t>(h_prev, 0, U), mut<scalar_t>(hs, off, U), n, U,
+      gru_output(mut<scalar_t>(gates, off, 3 * U), ptr<scalar_t>(h_prev, 0, U), mut<scalar_t>(hs, off, U), n, U,
                         phi);
     });
   }

@@ -297,7 +297,7 @@ def _lstm_backward(saved, d_hs, d_h, d_c, *, sigma, phi, last_use, inputs=None, 
                                                   weight_grad=kernels, bias_grad=sums)
             return dz, d_h0, d_c0, kernels
         dz, d_h0, d_c0 = native.lstm_backward(*args, recurrent_mask=dropout)
-        return dz, d_h0, d_c0, _weight_grad(layout, hs, h0, dz, inputs=inputs, sums=sums, dropout=dropout)
+        return dz, d_h0, d_c0, _gemm.transposed_matmul(blocks, dz, sums=sums)  # the pieces made above
     d_sigma, d_phi = DERIVATIVES[sigma], DERIVATIVES[phi]
     n_rows, u = h0.shape
     d_h, d_c = _dense(d_h, h0), _dense(d_c, c0)
