@@ -13,9 +13,11 @@ Three implementations compute the same thing (tests hold them to 1e-5 / 1e-4 of 
   (``_native``) where a C++ toolchain exists, Python-driven otherwise.
 * ``"fused"``: PyTorch's own recurrent kernels (``torch._VF.lstm`` / ``gru`` / ``rnn_tanh`` /
   ``rnn_relu``: cuDNN on CUDA, oneDNN on CPU) for the exact configurations they implement
-  (tanh/sigmoid LSTM, reset-after GRU, tanh/relu SimpleRNN) without a mask. They win at inference
-  and on CUDA; when training on the CPU the compiled sequence kernels are faster (the benchmark's
-  LSTM, GRU and masked steps, ``benchmarks/``), so grad mode on the CPU picks ``"scan"``.
+  (tanh/sigmoid LSTM, reset-after GRU, tanh/relu SimpleRNN) without a mask. They win on CUDA, and
+  at inference on the CPU for a lone LSTM (oneDNN's kernel on both cores). Elsewhere on the CPU the
+  compiled sequence kernels are faster (``_compiled_wins``): when training (the benchmark's LSTM, GRU
+  and masked steps, ``benchmarks/``), and at inference for GRU and SimpleRNN (PyTorch has no oneDNN
+  kernel for them) and for each LSTM direction of a pair (one core each either way).
 
 * ``"fused_masked"``: the same kernels under a mask of any pattern: valid steps compacted, rows
   grouped by length, each group run for its own length (``run_fused_masked``). Not for an LSTM whose
@@ -25,7 +27,7 @@ Three implementations compute the same thing (tests hold them to 1e-5 / 1e-4 of 
 Both directions of a ``Bidirectional`` run at the same time on two threads, forward and backward
 (``_concurrent``), at inference too: on the CPU two one-directional kernel calls on one core each beat
 one bidirectional call on both (oneDNN parallelises each step's small product poorly; ~3 % in the
-benchmark's inference case). On a GPU, and while tracing, a standard pair at inference is one
+benchmark's inference case, where the compiled kernels now take ~0.95x the time of oneDNN's pair). On a GPU, and while tracing, a standard pair at inference is one
 bidirectional PyTorch call. Two directions on the sequence kernels are one ``_scan`` call instead, whose
 two jobs run on the two threads: packing, unpacking and merging stay on the calling thread (on two
 threads their Python would take turns on the GIL: ~0.5 ms at each start of a layer), and the input
@@ -104,15 +106,18 @@ def _fused_name(layer: RNN) -> str | None:
     return kind if standard else None
 
 
-def choose(layer: RNN, *, mask: Tensor | None, training: bool, constants: Any, inputs: Tensor) -> str:
-    """``"fused"``, ``"scan"`` or ``"loop"`` for this call (see the module docstring)."""
+def choose(layer: RNN, *, mask: Tensor | None, training: bool, constants: Any, inputs: Tensor,
+           paired: bool = False) -> str:
+    """``"fused"``, ``"scan"`` or ``"loop"`` for this call (see the module docstring). ``paired``: the call is
+    one direction of a ``Bidirectional`` pair, which runs on one core beside the other direction."""
     if reason_for_loop(layer, training=training, constants=constants) is not None:
         return "loop"
     if torch.jit.is_tracing() or torch.compiler.is_compiling():
         # exporters and compilers see plain tensor ops: PyTorch's kernel (one ONNX LSTM/GRU/RNN node)
         # or the step loop, never the sequence kernels' Python-level autograd functions
         return "fused" if mask is None and _fused_name(layer) is not None else "loop"
-    if _fused_name(layer) is not None and not _compiled_training(inputs) and not _recurrent_dropout(layer, training):
+    if (_fused_name(layer) is not None and not _compiled_wins(layer, inputs, paired)
+            and not _recurrent_dropout(layer, training)):
         if mask is None:
             return "fused"
         if _cell_kind(layer) != "lstm" or not (layer.return_state or layer.stateful):
@@ -123,6 +128,18 @@ def choose(layer: RNN, *, mask: Tensor | None, training: bool, constants: Any, i
 def _recurrent_dropout(layer: RNN, training: bool) -> bool:
     """This call drops recurrent units (a rate of exactly 1.0 means none, as in Keras)."""
     return training and 0.0 < layer.cell.recurrent_dropout < 1.0
+
+
+def _compiled_wins(layer: RNN, inputs: Tensor, paired: bool) -> bool:
+    """The compiled sequence kernels beat PyTorch's on this call: on the CPU when training (``_compiled_training``)
+    and at inference too, except for an LSTM direction that has the cores to itself. PyTorch runs GRU and
+    SimpleRNN there as one at::mm per step (no oneDNN kernel): 0.3-0.9x its time with the compiled loops, masked
+    or not; its oneDNN LSTM on two cores beats one compiled loop on one core (~1.3x at 64 rows of 128 units and
+    more), but one direction of a pair has one core either way, and there the compiled loop takes 0.84-0.96x
+    oneDNN's time up to 128 units, about the same at 256 (``benchmarks/``' inference case)."""
+    if _compiled_training(inputs):
+        return True
+    return inputs.device.type == "cpu" and (_cell_kind(layer) != "lstm" or paired) and _native.available()
 
 
 def _compiled_training(inputs: Tensor) -> bool:
@@ -183,8 +200,9 @@ Result = tuple[Tensor, "Tensor | None", list[Tensor]]
 """``(last_output, outputs or None, final_states)``: the contract of every kernel."""
 
 
-def kernel_for(layer: RNN, call: Call) -> str:
-    return choose(layer, mask=call.mask, training=call.training, constants=call.constants, inputs=call.sequences)
+def kernel_for(layer: RNN, call: Call, paired: bool = False) -> str:
+    return choose(layer, mask=call.mask, training=call.training, constants=call.constants, inputs=call.sequences,
+                  paired=paired)
 
 
 def _dropped(layer: RNN, call: Call) -> Tensor:
@@ -393,13 +411,13 @@ def run_scan(layers: list[RNN], calls: list[Call], aligned: bool = False, concat
     return [_scan_result(layer, out, p, aligned, seq) for layer, out, p, seq in zip(layers, outputs, packings, sequences)]
 
 
-def run(layer: RNN, call: Call, aligned: bool = False) -> Result:
+def run(layer: RNN, call: Call, aligned: bool = False, paired: bool = False) -> Result:
     """Run one layer's call on the kernel ``choose`` picks.
 
     ``aligned``: return the output sequence in input time order (``Bidirectional`` asks for this to
-    avoid flipping twice); the default is the layer's processing order.
+    avoid flipping twice); the default is the layer's processing order. ``paired``: see ``choose``.
     """
-    kernel = kernel_for(layer, call)
+    kernel = kernel_for(layer, call, paired)
     if kernel == "loop":
         last, sequence, final = run_loop_kernel(layer, call)
         if aligned and layer.go_backwards and sequence is not None:
@@ -459,7 +477,7 @@ def run_pair(forward: RNN, backward: RNN, calls: list[Call], concatenated: bool 
     stay reproducible).
     """
     layers = [forward, backward]
-    kernels = [kernel_for(forward, calls[0]), kernel_for(backward, calls[1])]
+    kernels = [kernel_for(forward, calls[0], paired=True), kernel_for(backward, calls[1], paired=True)]
     tracing = torch.jit.is_tracing() or torch.compiler.is_compiling()
     if kernels == ["fused", "fused"] and _fusable_pair(forward, backward, calls) and _one_call(layers, calls, tracing):
         return run_fused(layers, calls, aligned=True)
@@ -469,7 +487,7 @@ def run_pair(forward: RNN, backward: RNN, calls: list[Call], concatenated: bool 
         return [run(layer, call, aligned=True) for layer, call in zip(layers, calls)]
 
     def task(layer: RNN, call: Call) -> Any:
-        return lambda: _flatten_result(run(layer, call, aligned=True))
+        return lambda: _flatten_result(run(layer, call, aligned=True, paired=True))
 
     inputs = _unique([t for layer, call in zip(layers, calls) for t in (call.sequences, *call.states, *layer.parameters())])
     flat = concurrently(

@@ -1045,11 +1045,13 @@ struct Upstream {
 // projection, its (S, 4U) buffer and the pass that reads it back disappear. Tiled product only.
 // out (S, U, optional): hs is written there and returned (unit column stride, any row stride: one
 // direction's column block of a Bidirectional's concatenated output, which then needs no concatenation).
+// save_gates=false (no backward pass follows): on the tiled product each block of four rows makes its
+// gates in one small scratch that stays in L1, and the returned gates are that scratch, not (S, 4U).
 std::vector<Tensor> lstm_forward(const Tensor& xp, const Tensor& h0, const Tensor& c0, const Tensor& kernel,
                                  const std::vector<int64_t>& sizes, const std::vector<int64_t>& offsets, int64_t sigma,
                                  int64_t phi, bool in_place, const c10::optional<Tensor>& input_kernel,
                                  const c10::optional<Tensor>& bias, const c10::optional<Tensor>& out,
-                                 const c10::optional<Tensor>& recurrent_mask) {
+                                 const c10::optional<Tensor>& recurrent_mask, bool save_gates) {
   pybind11::gil_scoped_release no_gil;
   const int64_t S = xp.size(0), N = h0.size(0), U = h0.size(1);
   const RecurrentMask dropout(recurrent_mask, N, U, xp.options());
@@ -1069,7 +1071,10 @@ std::vector<Tensor> lstm_forward(const Tensor& xp, const Tensor& h0, const Tenso
                         out->scalar_type() == xp.scalar_type()),
               "birnn native kernels: lstm_forward writes its outputs into a (S, U) = (", S, ", ", U,
               ") block with unit column stride of the inputs' dtype, got ", into ? out->sizes() : at::IntArrayRef{});
-  Tensor gates = in_place && !projects ? xp : at::empty({S, 4 * U}, xp.options()),
+  const bool scratch = !save_gates && use_tiled(xp);
+  Tensor gates = scratch ? at::empty({4, 4 * U}, xp.options())
+                 : in_place && !projects ? xp
+                                         : at::empty({S, 4 * U}, xp.options()),
          hs = into ? *out : at::empty({S, U}, xp.options()), cs = at::empty({S, U}, xp.options()),
          dropped = at::empty({4, U}, xp.options());
   const int64_t ldh = hs.stride(0);
@@ -1089,10 +1094,10 @@ std::vector<Tensor> lstm_forward(const Tensor& xp, const Tensor& h0, const Tenso
         const int64_t row = off + r0;
         int64_t lda = ld_prev;
         const float* a = dropout.rows(h_prev + r0 * ld_prev, lda, r0, R, U, dropped.data_ptr<float>());
-        if (projects) product_rows({x + row * F, F}, a, lda, R, panels, b, 0, g + row * 4 * U, 4 * U);
-        else product_rows({}, a, lda, R, panels, x + row * 4 * U, 4 * U, g + row * 4 * U, 4 * U);
-        lstm_cell_forward<float>(g + row * 4 * U, nullptr, c_prev + r0 * U, c + row * U, h + row * ldh, ldh, R, U,
-                                 sigma, phi);
+        float* z = scratch ? g : g + row * 4 * U;
+        if (projects) product_rows({x + row * F, F}, a, lda, R, panels, b, 0, z, 4 * U);
+        else product_rows({}, a, lda, R, panels, x + row * 4 * U, 4 * U, z, 4 * U);
+        lstm_cell_forward<float>(z, nullptr, c_prev + r0 * U, c + row * U, h + row * ldh, ldh, R, U, sigma, phi);
       });
     }
     return {hs, cs, gates};
@@ -1528,7 +1533,7 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
         pybind11::arg("kernel"), pybind11::arg("sizes"), pybind11::arg("offsets"), pybind11::arg("sigma"),
         pybind11::arg("phi"), pybind11::arg("in_place"), pybind11::arg("input_kernel") = pybind11::none(),
         pybind11::arg("bias") = pybind11::none(), pybind11::arg("out") = pybind11::none(),
-        pybind11::arg("recurrent_mask") = pybind11::none());
+        pybind11::arg("recurrent_mask") = pybind11::none(), pybind11::arg("save_gates") = true);
   // every time loop takes an optional recurrent dropout mask (N, U) last, by keyword
   const auto mask = pybind11::arg("recurrent_mask") = pybind11::none();
   m.def("lstm_backward", &lstm_backward, pybind11::arg("d_hs"), pybind11::arg("d_h"), pybind11::arg("d_c"),

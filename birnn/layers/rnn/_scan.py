@@ -248,12 +248,13 @@ def _weight_grad(layout: _Layout, hs: Tensor, h0: Tensor, *d_pre: Tensor, sums: 
 
 
 def _lstm_forward(xp, h0, c0, kernel, *, layout, sigma, phi, owned, input_kernel=None, bias=None, out=None,
-                  dropout=None):
+                  dropout=None, saves=True):
     """``input_kernel``, ``bias``: ``xp`` is the packed inputs, projected inside the compiled loop
     (only where ``_projects_in_loop`` allows it). ``out``: an ``(S, U)`` block (unit column stride) that
     receives ``hs``, which is then that block. ``dropout``: the recurrent dropout mask ``(N, U)`` (rows in
     packed order) that multiplies every previous state the recurrent product reads (the other kinds take it
-    too)."""
+    too). ``saves=False``: no backward pass follows, so the compiled loop keeps no ``(S, 4U)`` gates (each
+    block of rows makes its gates in a scratch that stays in cache; inference)."""
     n_rows, u = h0.shape
     native = _compiled(xp, h0, c0, kernel)
     if native is not None:
@@ -261,7 +262,7 @@ def _lstm_forward(xp, h0, c0, kernel, *, layout, sigma, phi, owned, input_kernel
         hs, cs, gates = native.lstm_forward(xp.contiguous(), h0.contiguous(), c0.contiguous(), kernel.contiguous(),
                                             layout.sizes, layout.offsets, ids[sigma], ids[phi], owned,
                                             None if input_kernel is None else input_kernel.contiguous(),
-                                            None if bias is None else bias.contiguous(), out, dropout)
+                                            None if bias is None else bias.contiguous(), out, dropout, saves)
         outputs = (hs, layout.final(hs, h0), layout.final(cs, c0))
         return outputs, (native, layout, h0, c0, kernel, hs, cs, None, gates, dropout)
     kernel_t = kernel.t().contiguous()
@@ -561,15 +562,17 @@ def _projects_in_loop(job: Job, x: Tensor) -> bool:
     return job.kind == "lstm" and native is not None and native.use_tiled(x)
 
 
-def _run_forward(job: Job, group: tuple, out: Tensor | None = None) -> tuple[tuple[Tensor, ...], tuple]:
+def _run_forward(job: Job, group: tuple, out: Tensor | None = None, saves: bool = True
+                 ) -> tuple[tuple[Tensor, ...], tuple]:
     """The job's outputs and what its backward pass needs. ``out``: an ``(S, U)`` block that receives ``hs``
-    (the LSTM writes there directly; the others' ``hs`` is copied in, their saved one stays contiguous)."""
+    (the LSTM writes there directly; the others' ``hs`` is copied in, their saved one stays contiguous).
+    ``saves=False``: no backward pass follows (the LSTM then keeps no gates)."""
     if job.dropout:
         *group, mask = group
         kwargs = {"layout": job.layout(group[1]), "dropout": mask, **job.activations}
     else:
         kwargs = {"layout": job.layout(group[1]), **job.activations}
-    direct = {} if out is None or job.kind != "lstm" else {"out": out}
+    direct = {} if job.kind != "lstm" else {"saves": saves} if out is None else {"out": out, "saves": saves}
     if not job.projects:
         outputs, saved = _FORWARD[job.kind](*group, owned=job.owned, **direct, **kwargs)
     else:
@@ -643,16 +646,18 @@ def _summed_input_grad(parts: list[tuple[Tensor, Tensor]], like: Tensor) -> Tens
 
 class _Scan(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, jobs, joint, *tensors):  # type: ignore[override]
+    def forward(ctx, jobs, joint, saves, *tensors):  # type: ignore[override]
         ctx.set_materialize_grads(False)  # an unused output's gradient stays None (no (S, U) block of zeros)
         groups = _split(tensors, [job.arity for job in jobs])
         widths = [group[1].shape[1] for group in groups]
         both = groups[0][1].new_empty(sum(jobs[0].batch_sizes), sum(widths)) if joint else None
         blocks = both.split(widths, dim=1) if joint else [None] * len(jobs)
         results = in_parallel([
-            functools.partial(_run_forward, job, group, block) for job, group, block in zip(jobs, groups, blocks)
+            functools.partial(_run_forward, job, group, block, saves)
+            for job, group, block in zip(jobs, groups, blocks)
         ])
-        ctx.jobs, ctx.saved, ctx.widths = jobs, [saved for _, saved in results], widths if joint else None
+        ctx.jobs, ctx.widths = jobs, widths if joint else None
+        ctx.saved = [saved for _, saved in results] if saves else None
         return (*(t for outputs, _ in results for t in outputs), *([both] if joint else []))
 
     @staticmethod
@@ -667,7 +672,7 @@ class _Scan(torch.autograd.Function):
             blocks = _blocks(grads[-1], ctx.widths)
             groups = [(_added(group[0], block), *group[1:]) for group, block in zip(groups, blocks)]
         last_use = not keeps_graph()  # no second backward can come: saved buffers may be reused, then freed
-        wants = _split(ctx.needs_input_grad[2:], [job.arity for job in ctx.jobs])
+        wants = _split(ctx.needs_input_grad[3:], [job.arity for job in ctx.jobs])
         one_input = _one_input(ctx.jobs, ctx.saved, wants)
         results = in_parallel([
             functools.partial(_run_backward, job, saved, group, job_wants, last_use, not one_input)
@@ -678,7 +683,7 @@ class _Scan(torch.autograd.Function):
             grads_out[0][0] = _summed_input_grad([pre for _, pre in results], ctx.saved[0][1])
         if last_use:  # free the saved activations now, like PyTorch's own functions
             ctx.saved = None
-        return (None, None, *(g for job_grads in grads_out for g in job_grads))
+        return (None, None, None, *(g for job_grads in grads_out for g in job_grads))
 
 
 def _blocks(t: Tensor | None, widths: list[int]) -> list[Tensor | None]:
@@ -712,7 +717,9 @@ def scan(jobs: list[Job], tensors: list[list[Tensor | None]], joint: bool = Fals
             "scan(joint=True) writes every job's outputs into one tensor, so the jobs need the same number of "
             f"packed rows; got {[sum(job.batch_sizes) for job in jobs]}"
         )
-    flat = _Scan.apply(jobs, joint, *(t for group in tensors for t in group))
+    flat_inputs = [t for group in tensors for t in group]
+    saves = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in flat_inputs)
+    flat = _Scan.apply(jobs, joint, saves, *flat_inputs)
     return [tuple(group) for group in _split(flat, [job.outputs for job in jobs])]
 
 

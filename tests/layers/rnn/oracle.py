@@ -34,6 +34,7 @@ import numpy as np
 import torch
 
 import birnn
+from birnn.layers.rnn import _native
 
 VALUE_TOL = {"rtol": 1e-5, "atol": 1e-5}
 GRAD_TOL = {"rtol": 1e-4, "atol": 1e-4}
@@ -325,12 +326,14 @@ def check_against_keras(
     """Compare ``spec`` built by birnn (each ``use_cudnn`` mode) with Keras; returns the layers.
 
     Every mode is compared with gradients; ``"auto"`` is also run under ``torch.no_grad()``
-    (values only), where birnn may pick PyTorch's fused kernels on the CPU.
+    (values only), on the kernels birnn picks for inference (on the CPU: the compiled sequence
+    kernels or PyTorch's fused ones).
 
     Args:
         fast: the ``"auto"`` runs must use a sequence kernel (anything but the step loop) for at
             least one recurrent layer (``False``: no requirement).
-        fused: the no-grad ``"auto"`` run must use a PyTorch fused kernel (``False``: no requirement).
+        fused: one more no-grad ``"auto"`` run, with the compiled loops off, must use a PyTorch
+            fused kernel (``False``: no such run).
         nesting: also compare how the outputs are nested (not only their flattened values).
     """
     ours, theirs = build_pair(keras, spec, x.shape)
@@ -346,14 +349,15 @@ def check_against_keras(
             continue
         if fast:
             assert set(kernels) != {"loop"}, f"only the step loop ran ({kernels}), expected a sequence kernel"
-        with torch.no_grad(), record_kernels() as kernels:
-            inference = run(ours, x, mask=mask, initial_state=initial_state, grads=False)
-        label = f"use_cudnn={mode!r} under no_grad, kernels {kernels}"
-        assert not nesting or inference.structure == expected.structure, label
-        for i, (a, e) in enumerate(zip(inference.values, expected.values)):
-            np.testing.assert_allclose(a, e, **VALUE_TOL, err_msg=f"{label}: output/state #{i}")
-        if fused:
-            assert "fused" in kernels, f"{label}: expected a fused kernel"
+        for native in (True, False) if fused else (True,):
+            with torch.no_grad(), _native.use_native(native), record_kernels() as kernels:
+                inference = run(ours, x, mask=mask, initial_state=initial_state, grads=False)
+            label = f"use_cudnn={mode!r} under no_grad, native={native}, kernels {kernels}"
+            assert not nesting or inference.structure == expected.structure, label
+            for i, (a, e) in enumerate(zip(inference.values, expected.values)):
+                np.testing.assert_allclose(a, e, **VALUE_TOL, err_msg=f"{label}: output/state #{i}")
+            if not native:
+                assert "fused" in kernels, f"{label}: expected a fused kernel"
     return ours, theirs
 
 

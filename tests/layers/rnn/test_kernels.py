@@ -8,9 +8,9 @@ import itertools
 import pytest
 import torch
 
-from birnn import _gemm
+from birnn import _gemm, activations
 from birnn.layers import GRU, LSTM, SimpleRNN
-from birnn.layers.rnn import _dispatch, _native, _packing
+from birnn.layers.rnn import _dispatch, _native, _packing, _scan
 from tests.harness import threads
 
 N, T, F, U = 4, 6, 3, 5
@@ -140,7 +140,7 @@ def test_fused_matches_loop_at_inference(cls, kwargs, go_backwards):
     fast, reference = _pair(cls, kwargs, return_sequences=True, go_backwards=go_backwards)
     x = torch.randn(N, T, F)
     init = [torch.randn(N, U) for _ in range(2 if cls is LSTM else 1)]
-    with torch.no_grad():
+    with torch.no_grad(), _native.use_native(False):  # with them, GRU and SimpleRNN run the compiled loops
         assert _dispatch.choose(fast, mask=None, training=False, constants=None, inputs=x) == "fused"
         for a, b in zip(fast(x, initial_state=init), reference(x, initial_state=init)):
             torch.testing.assert_close(a, b, atol=1e-5, rtol=0)
@@ -193,8 +193,6 @@ def test_packing_round_trip():
      ("gru_before", ("hard_sigmoid", "softsign")), ("simple", ("tanh",)), ("simple", ("linear",))],
 )
 def test_scan_gradients_by_finite_differences(kind, activation_names, batch_sizes, rows, native):
-    from birnn import activations
-    from birnn.layers.rnn import _scan
 
     fns = [getattr(activations, name) for name in activation_names]
     total, u = sum(batch_sizes), 2
@@ -224,8 +222,6 @@ def test_joint_output_is_the_directions_column_blocks_with_the_same_gradients(ki
     """``scan(..., joint=True)``: each job's ``hs`` is written into (the LSTM) or copied into (the others)
     its column block of one output, in job order; outputs and gradients equal separate outputs whether
     the loss reads the joint tensor, the jobs' own ``hs`` or both (their gradients add)."""
-    from birnn import activations
-    from birnn.layers.rnn import _scan
 
     if tiled and not (_native.available() and _native.tiled_available()):
         pytest.skip("no tiled product here (it needs the compiled kernels and AVX-512)")
@@ -273,8 +269,6 @@ def test_joint_output_is_the_directions_column_blocks_with_the_same_gradients(ki
 
 
 def test_a_joint_output_needs_jobs_over_the_same_rows():
-    from birnn import activations
-    from birnn.layers.rnn import _scan
 
     fns = {"phi": activations.tanh}
     jobs = [_scan.Job("simple", [2, 2], fns), _scan.Job("simple", [2, 1], fns)]
@@ -306,7 +300,7 @@ GRU_BACKWARD = lambda: GRU(U, go_backwards=True, return_sequences=True, return_s
     "make_backward, grad, expected",
     [
         (None, True, [("fused", 1), ("fused", 1)]),
-        (None, False, [("fused", 1), ("fused", 1)]),  # on the CPU: concurrently, one core each
+        (None, False, [("fused", 1), ("fused", 1)]),  # without the compiled loops: concurrently, one core each
         (RELU_BACKWARD, True, [("fused", 1), ("scan", 1)]),
         (RELU_BACKWARD, False, [("fused", 1), ("scan", 1)]),
         (GRU_BACKWARD, True, [("fused", 1), ("fused", 1)]),
@@ -330,8 +324,9 @@ def test_bidirectional_pairs_match_separate_loops(monkeypatch, make_backward, gr
     with torch.set_grad_enabled(grad), _native.use_native(native):
         got = bi(x, mask=mask)
         if masked:
-            expected = sorted((_dispatch.kernel_for(d, d.prepare_call(x, None, mask, None, None)), 1) for d in bi._directions)
-        elif grad and native and _native.available():  # training on the CPU: the compiled sequence kernels
+            expected = sorted((_dispatch.kernel_for(d, d.prepare_call(x, None, mask, None, None), paired=True), 1)
+                              for d in bi._directions)
+        elif native and _native.available():  # on the CPU a pair trains and infers on the compiled kernels
             expected = [("scan", 1), ("scan", 1)]
     if expected == [("scan", 1), ("scan", 1)]:  # two sequence-kernel directions: one call, two threads
         expected = [("scan", 2)]
@@ -419,7 +414,6 @@ def test_a_concatenating_pair_writes_both_directions_into_one_output(monkeypatch
     other merges and masked calls (two packings) do not, but a masked concatenation is the one tensor both
     directions' rows are scattered into (``unpack_joint``). Values and gradients equal step loops' either way."""
     from birnn.layers import Bidirectional
-    from birnn.layers.rnn import _scan
 
     asked = []
     real = _scan.scan
@@ -496,7 +490,6 @@ def test_a_sequence_kernel_pair_runs_on_two_threads_and_sums_one_input_gradient(
     import threading
 
     from birnn.layers import Bidirectional
-    from birnn.layers.rnn import _scan
 
     ran, summed, packed, packed_together = [], [], [], []
     real_pack, real_joint = _dispatch.pack, _dispatch.pack_joint
@@ -639,3 +632,30 @@ def test_layouts_are_built_once_per_shape_and_match_a_fresh_build():
     assert (layout.sizes, layout.offsets) == (fresh.sizes, fresh.offsets) == (sizes, [0, 4, 7, 10])
     assert torch.equal(layout.previous, fresh.previous) and torch.equal(layout.last, fresh.last)
     assert layout.last.tolist() == [10, 8, 9, 3, 15]  # row 3 stops after step 0; row 4 has no steps: S + 4
+
+
+@pytest.mark.parametrize("native", [True, False], ids=["compiled", "python"])
+def test_the_lstm_keeps_its_gates_only_when_a_backward_pass_can_follow(monkeypatch, native):
+    """Under ``no_grad`` (or with nothing that requires grad) the sequence kernel saves nothing for a backward pass,
+    and the LSTM's compiled loop keeps no ``(S, 4U)`` gates; with grad the same call can be differentiated."""
+    seen = []
+    real = _scan._lstm_forward
+
+    def recording(*args, **kwargs):
+        seen.append(kwargs["saves"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setitem(_scan._FORWARD, "lstm", recording)
+    job = _scan.Job("lstm", [2, 2, 1], {"sigma": activations.sigmoid, "phi": activations.tanh})
+    xp, h0, kernel = torch.randn(5, 8), torch.zeros(2, 2), torch.randn(2, 8, requires_grad=True)
+    with _native.use_native(native):
+        with torch.no_grad():
+            [quiet] = _scan.scan([job], [[xp, h0, h0, kernel]])
+        [plain] = _scan.scan([job], [[xp, h0, h0, kernel.detach()]])
+        [trained] = _scan.scan([job], [[xp, h0, h0, kernel]])
+        trained[0].sum().backward()
+    assert seen == [False, False, True]
+    assert kernel.grad is not None and kernel.grad.abs().sum() > 0
+    for a, b, c in zip(quiet, plain, trained):
+        torch.testing.assert_close(a, c, atol=0, rtol=0)
+        torch.testing.assert_close(b, c, atol=0, rtol=0)

@@ -345,3 +345,29 @@ def test_lstm_forward_writes_its_states_into_a_column_block(sizes, rows, reverse
     assert wide[:, :2].isnan().all() and wide[:, 2 + units :].isnan().all()
     with pytest.raises(RuntimeError, match="block with unit column stride"):
         module.lstm_forward(xp.clone(), *args, out=torch.empty(sum(sizes), units, 2)[..., 0])  # column stride 2
+
+
+@pytest.mark.parametrize("projects", [False, True], ids=["projected", "projecting"])
+@pytest.mark.parametrize("sizes, rows, reverse", SIZES, ids=["ragged", "full", "one_step", "empty", "reversed"])
+def test_lstm_forward_without_saved_gates_gives_the_same_states(sizes, rows, reverse, projects):
+    """``save_gates=False`` (inference): the tiled loop makes each block's gates in a four-row scratch
+    (returned instead of the ``(S, 4U)`` gates) and gives the same outputs and cell states, bit for bit,
+    with or without projecting its inputs and with a recurrent mask."""
+    if not _native.tiled_available():
+        pytest.skip("this CPU or build has no tiled product (it needs AVX-512)")
+    units, features, g = 20, 7, torch.Generator().manual_seed(6)
+    layout = _scan._Layout.of(sizes, rows, torch.device("cpu"), reverse)
+    xp = torch.randn(sum(sizes), features if projects else 4 * units, generator=g)
+    h0, c0 = torch.randn(rows, units, generator=g), torch.randn(rows, units, generator=g)
+    kernel = torch.randn(units, 4 * units, generator=g) * 0.3
+    inputs = (torch.randn(features, 4 * units, generator=g), torch.randn(4 * units, generator=g)) if projects else (None, None)
+    dropout = (torch.rand(rows, units, generator=g) > 0.3).float() / 0.7
+    module, ids = _native.extension(), _native.ACTIVATIONS
+    args = (h0, c0, kernel, layout.sizes, layout.offsets, ids[activations.hard_sigmoid], ids[activations.tanh], False,
+            *inputs, None, dropout)
+    with threads(1):
+        kept = module.lstm_forward(xp, *args)
+        hs, cs, scratch = module.lstm_forward(xp, *args, save_gates=False)
+    torch.testing.assert_close(hs, kept[0], atol=0, rtol=0)
+    torch.testing.assert_close(cs, kept[1], atol=0, rtol=0)
+    assert kept[2].shape == (sum(sizes), 4 * units) and scratch.shape == (4, 4 * units)

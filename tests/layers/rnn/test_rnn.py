@@ -292,12 +292,41 @@ def test_loop_fallback_predicate(make, reason):
     ],
 )
 def test_kernel_choice(make, grad, masked, expected):
+    """Without the compiled loops (no C++ toolchain, ``BIRNN_NATIVE=0``)."""
     layer = make()
     x = torch.randn(N, T, F)
     layer.build(x.shape)
     mask = torch.ones(N, T, dtype=torch.bool) if masked else None
-    with torch.set_grad_enabled(grad):
+    with torch.set_grad_enabled(grad), _native.use_native(False):
         assert _dispatch.choose(layer, mask=mask, training=False, constants=None, inputs=x) == expected
+
+
+@pytest.mark.parametrize("masked", [False, True], ids=["unmasked", "masked"])
+@pytest.mark.parametrize(
+    "make, alone, paired",
+    [
+        (lambda: LSTM(U), "fused", "scan"),
+        (lambda: GRU(U), "scan", "scan"),
+        (lambda: SimpleRNN(U), "scan", "scan"),
+        (lambda: SimpleRNN(U, activation="relu"), "scan", "scan"),
+    ],
+)
+def test_kernel_choice_at_inference_on_the_cpu(make, alone, paired, masked):
+    """With the compiled loops, inference on the CPU runs them instead of PyTorch's GRU and SimpleRNN kernels, and
+    for an LSTM direction that shares the cores with the other direction of a pair; a lone LSTM keeps oneDNN's
+    kernel (under a mask: PyTorch's on compacted rows)."""
+    if not _native.available():
+        pytest.skip("the compiled loops are not available here (no C++ toolchain)")
+    layer = make()
+    x = torch.randn(N, T, F)
+    layer.build(x.shape)
+    mask = torch.ones(N, T, dtype=torch.bool) if masked else None
+    if masked and alone == "fused":
+        alone = "fused_masked"
+    with torch.no_grad():
+        assert _dispatch.choose(layer, mask=mask, training=False, constants=None, inputs=x) == alone
+        assert _dispatch.choose(layer, mask=mask, training=False, constants=None, inputs=x, paired=True) == paired
+        assert _dispatch.choose(layer, mask=mask, training=False, constants=None, inputs=x.to("meta")) != "scan"
 
 
 @pytest.mark.parametrize(
