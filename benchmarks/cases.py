@@ -45,6 +45,8 @@ class Case:
             multiply), which PyTorch has no kernel for.
         recurrent_dropout: Keras's ``recurrent_dropout`` of every recurrent layer (training drops the
             state's units the recurrent product reads; PyTorch's kernels have no such mask).
+        directions: 2 (each layer a ``Bidirectional``) or 1 (a plain forward layer, no wrapper; neither
+            masked nor with the custom backward layer).
         timesteps, features, units, batch, classes: ``T``, ``F``, ``U``, ``N``, ``C``.
         vocab: embedding vocabulary size (masked case; id 0 is padding).
         min_length: shortest sequence of the masked case (lengths are uniform in
@@ -59,6 +61,7 @@ class Case:
     relu_backward: bool = False
     reset_after: bool = True
     recurrent_dropout: float = 0.0
+    directions: int = 2
     timesteps: int = 100
     features: int = 64
     units: int = 128
@@ -67,6 +70,12 @@ class Case:
     vocab: int = 1000
     min_length: int = 10
 
+    def __post_init__(self) -> None:
+        if self.directions not in (1, 2):
+            raise ValueError(f"Case.directions must be 1 or 2, got {self.directions!r}")
+        if self.directions == 1 and (self.masked or self.relu_backward):
+            raise ValueError(f"case {self.name!r}: one direction has no mask case and no backward layer")
+
     @property
     def training(self) -> bool:
         return self.task == "train"
@@ -74,17 +83,18 @@ class Case:
     def flops(self) -> float:
         """Approximate floating-point operations of one forward pass (GEMMs only).
 
-        Two directions times two layers of ``T`` steps, each step a ``(N, in + U) @ (in + U, G*U)``
+        ``directions`` times two layers of ``T`` steps, each step a ``(N, in + U) @ (in + U, G*U)``
         product (``G`` = 4 gates for LSTM, 3 for GRU), plus the small dense head. A training step
         costs about three times this (forward, input and weight gradients).
         """
         gates = 4 if self.cell == "lstm" else 3
+        width = self.directions * self.units
 
         def per_step(inputs: int) -> int:
             return 2 * self.batch * (inputs + self.units) * gates * self.units
 
-        layers = per_step(self.features) + per_step(2 * self.units)
-        return 2.0 * self.timesteps * layers + 2.0 * self.batch * 2 * self.units * self.classes
+        layers = per_step(self.features) + per_step(width)
+        return self.directions * self.timesteps * layers + 2.0 * self.batch * width * self.classes
 
 
 _BASE = Case("lstm_train", "LSTM training step")
@@ -126,9 +136,18 @@ VARIANT_CASES: tuple[Case, ...] = (
 )
 """Layer variants off the speed issue's table (none of PyTorch's kernels covers them)."""
 
-ALL_CASES: tuple[Case, ...] = MAIN_CASES + SWEEP_CASES + VARIANT_CASES
+ONE_DIRECTION_CASES: tuple[Case, ...] = (
+    dataclasses.replace(_BASE, name="lstm_one_direction_train", title="LSTM stack, one direction, training step",
+                        directions=1),
+    dataclasses.replace(_BASE, name="gru_one_direction_train", title="GRU stack, one direction, training step",
+                        cell="gru", directions=1),
+)
+"""The same two-layer models with plain forward layers (no ``Bidirectional``): one recurrence per layer."""
+
+ALL_CASES: tuple[Case, ...] = MAIN_CASES + SWEEP_CASES + VARIANT_CASES + ONE_DIRECTION_CASES
 GROUPS: dict[str, tuple[Case, ...]] = {
-    "main": MAIN_CASES, "sweep": SWEEP_CASES, "variants": VARIANT_CASES, "all": ALL_CASES,
+    "main": MAIN_CASES, "sweep": SWEEP_CASES, "variants": VARIANT_CASES, "one_direction": ONE_DIRECTION_CASES,
+    "all": ALL_CASES,
 }
 _BY_NAME = {case.name: case for case in ALL_CASES}
 

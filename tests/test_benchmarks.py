@@ -75,7 +75,10 @@ def test_markdown_has_medians_ratios_and_memory(results_dir: Path) -> None:
 
 def test_case_selection() -> None:
     assert [c.name for c in cases.select(["main"])] == [c.name for c in cases.MAIN_CASES]
-    assert len(cases.select(["all"])) == len(cases.MAIN_CASES) + len(cases.SWEEP_CASES) + len(cases.VARIANT_CASES) == 11
+    assert len(cases.select(["all"])) == sum(len(group) for name, group in cases.GROUPS.items() if name != "all") == 13
+    assert [c.directions for c in cases.select(["one_direction"])] == [1, 1]
+    with pytest.raises(ValueError, match="one direction has no mask case"):
+        cases.Case("x", "x", masked=True, directions=1)
     assert [(c.reset_after, c.recurrent_dropout) for c in cases.select(["variants"])] == [(False, 0.0), (True, 0.2)]
     assert cases.select(["lstm_train", "main"])[0].name == "lstm_train"
     with pytest.raises(ValueError, match="unknown case"):

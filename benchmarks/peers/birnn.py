@@ -40,7 +40,8 @@ def versions() -> dict[str, str]:
 
 
 def bidirectional_stack(case: Case, first_input_shape: tuple[int, ...] | None = None) -> list[nn.Module]:
-    """The case's two ``birnn.layers.Bidirectional`` layers (the first optionally with ``input_shape``)."""
+    """The case's two ``birnn.layers.Bidirectional`` layers, or plain forward layers for one direction (the first
+    optionally with ``input_shape``)."""
     from birnn import layers
 
     rnn = layers.LSTM if case.cell == "lstm" else functools.partial(layers.GRU, reset_after=case.reset_after)
@@ -53,6 +54,9 @@ def bidirectional_stack(case: Case, first_input_shape: tuple[int, ...] | None = 
         extra: dict[str, Any] = {}
         if return_sequences and first_input_shape is not None:
             extra["input_shape"] = first_input_shape
+        if case.directions == 1:
+            stack.append(rnn(case.units, return_sequences=return_sequences, **extra))
+            continue
         stack.append(
             layers.Bidirectional(rnn(case.units, return_sequences=return_sequences), backward_layer=backward, **extra)
         )

@@ -48,7 +48,8 @@ def build_model(case: Case) -> Any:
         backward = None
         if case.relu_backward:
             backward = rnn(case.units, activation="relu", go_backwards=True, return_sequences=return_sequences)
-        x = layers.Bidirectional(rnn(case.units, return_sequences=return_sequences), backward_layer=backward)(x)
+        layer = rnn(case.units, return_sequences=return_sequences)
+        x = (layers.Bidirectional(layer, backward_layer=backward) if case.directions == 2 else layer)(x)
     outputs = layers.Dense(case.classes, activation="softmax")(x)
     model = keras.Model(inputs, outputs)
     model.compile(optimizer=keras.optimizers.RMSprop(), loss="categorical_crossentropy")

@@ -34,12 +34,12 @@ def versions() -> dict[str, str]:
 
 
 class Classifier(nn.Module):
-    """``body`` followed by ``Linear(2U, C)``; returns logits."""
+    """``body`` followed by ``Linear(directions * U, C)``; returns logits."""
 
     def __init__(self, body: nn.Module, case: Case) -> None:
         super().__init__()
         self.body = body
-        self.head = nn.Linear(2 * case.units, case.classes)
+        self.head = nn.Linear(case.directions * case.units, case.classes)
 
     def forward(self, inputs: Tensor, lengths: Tensor | None) -> Tensor:
         return self.head(self.body(inputs, lengths))

@@ -102,9 +102,10 @@ class ResetBeforeGRU(_HandLoop):
 
 
 def _final_features(state: Tensor | tuple[Tensor, Tensor]) -> Tensor:
-    """``h_n[0] | h_n[1]`` (forward and backward final hidden states) of a bidirectional layer."""
+    """``h_n[0] | h_n[1]`` (forward and backward final hidden states) of a bidirectional layer, ``h_n[0]`` of a
+    one-directional one."""
     h = state[0] if isinstance(state, tuple) else state
-    return torch.cat([h[0], h[1]], dim=-1)
+    return torch.cat(list(h), dim=-1)
 
 
 class TorchBody(nn.Module):
@@ -131,8 +132,9 @@ class TorchBody(nn.Module):
             self.second = nn.LSTM(2 * u, u, batch_first=True)
             self.second_backward = LoopLSTM(2 * u, u, activation=torch.relu, backwards=True)
         else:
-            self.first = rnn(f, u, batch_first=True, bidirectional=True)
-            self.second = rnn(2 * u, u, batch_first=True, bidirectional=True)
+            both = case.directions == 2
+            self.first = rnn(f, u, batch_first=True, bidirectional=both)
+            self.second = rnn(case.directions * u, u, batch_first=True, bidirectional=both)
 
     def forward(self, inputs: Tensor, lengths: Tensor | None) -> Tensor:
         x = inputs if self.embedding is None else self.embedding(inputs)

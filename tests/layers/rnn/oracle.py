@@ -361,6 +361,22 @@ def check_against_keras(
     return ours, theirs
 
 
+@contextlib.contextmanager
+def batch_split(on: bool) -> Iterator[None]:
+    """Inside the block a lone layer on the compiled sequence kernels splits its batch into two halves, one per
+    thread (two ATen threads), whatever the amount of work (``on``), or never (one thread)."""
+    from birnn.layers.rnn import _dispatch
+
+    previous, threads = _dispatch.SPLIT_WORK, torch.get_num_threads()
+    _dispatch.SPLIT_WORK = 1 if on else 2**62
+    torch.set_num_threads(2 if on else 1)
+    try:
+        yield
+    finally:
+        _dispatch.SPLIT_WORK = previous
+        torch.set_num_threads(threads)
+
+
 # --------------------------------------------------------------------------- covering designs
 def covering_rows(
     full: dict[str, Sequence[Any]], extra: dict[str, Sequence[Any]], seed: int = 0

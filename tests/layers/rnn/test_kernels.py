@@ -659,3 +659,37 @@ def test_the_lstm_keeps_its_gates_only_when_a_backward_pass_can_follow(monkeypat
     for a, b, c in zip(quiet, plain, trained):
         torch.testing.assert_close(a, c, atol=0, rtol=0)
         torch.testing.assert_close(b, c, atol=0, rtol=0)
+
+
+@pytest.mark.parametrize("grad", [True, False], ids=["training", "inference"])
+@pytest.mark.parametrize("mask_name", list(MASKS))
+@pytest.mark.parametrize("layer", LAYERS, ids=str)
+def test_a_lone_layer_splits_its_batch_across_the_cores_with_the_loops_results(monkeypatch, layer, mask_name, grad):
+    """A lone direction on the compiled sequence kernels runs the two halves of its batch as two jobs of one call
+    (one core each) and gives the step loop's outputs, states and gradients, over two calls of a stateful layer
+    too (the halves' rows 2 + 2 here; "holes" masks a whole row of the first half). A standard unmasked LSTM at
+    inference stays on PyTorch's kernel (both cores for one call), unsplit."""
+    if not _native.available():
+        pytest.skip("the compiled loops are not available here (no C++ toolchain)")
+    cls, kwargs = layer
+    fast, reference = _pair(cls, kwargs, return_sequences=True, go_backwards=mask_name == "left", stateful=True)
+    monkeypatch.setattr(_dispatch, "SPLIT_WORK", 1)
+    taken = _record(monkeypatch)
+    mask = None if MASKS[mask_name] is None else torch.tensor(MASKS[mask_name], dtype=torch.bool)
+    for _ in range(2):  # the second call starts from the states the first one left
+        x = torch.randn(N, T, F, requires_grad=grad)
+        with threads(2), torch.set_grad_enabled(grad):
+            if grad:
+                got, got_grads = _outputs_and_grads(fast, x, mask, [])
+                want, want_grads = _outputs_and_grads(reference, x, mask, [])
+            else:
+                got, want, got_grads, want_grads = fast(x, mask=mask), reference(x, mask=mask), [], []
+        for a, b in zip([*got, *got_grads], [*want, *want_grads]):
+            torch.testing.assert_close(a, b, atol=1e-4, rtol=0)
+    on_pytorchs = cls is LSTM and not kwargs and not grad and mask is None  # masked, the stateful c needs a scan
+    assert taken == ([("fused", 1)] * 2 if on_pytorchs else [("scan", 2)] * 2)
+    monkeypatch.setattr(_dispatch, "SPLIT_WORK", N * T + 1)  # less work than that: one job
+    taken.clear()
+    with threads(2), torch.set_grad_enabled(grad):
+        fast(x, mask=mask)
+    assert taken == [("fused" if on_pytorchs else "scan", 1)]

@@ -8,8 +8,8 @@
     fused kernels (default dispatch under ``torch.no_grad()``) and the sequence kernels (default
     dispatch with autograd), for every layer kind, both directions, random initial states; and
     (c) the sequence kernels also with random masks, and over stateful sequences (consecutive calls
-    continuing each other's states, single layers and ``Bidirectional``). Outputs and states within
-    1e-5, gradients within 1e-4.
+    continuing each other's states, single layers and ``Bidirectional``). A single layer's batch runs
+    whole or split into two halves (one per core). Outputs and states within 1e-5, gradients within 1e-4.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from birnn import layers as L
 
-from .oracle import GRAD_TOL, VALUE_TOL, flatten, loss_weights, set_use_cudnn
+from .oracle import GRAD_TOL, VALUE_TOL, batch_split, flatten, loss_weights, set_use_cudnn
 
 SETTINGS = settings(max_examples=25, deadline=None, derandomize=True)
 
@@ -158,7 +158,13 @@ def _twins(p: dict[str, Any], go_backwards: bool, bidirectional: bool, stateful:
     return loop, auto
 
 
-def _check_kernels_match_loop(p: dict[str, Any], go_backwards: bool, bidirectional: bool, with_states: bool) -> None:
+def _check_kernels_match_loop(p: dict[str, Any], go_backwards: bool, bidirectional: bool, with_states: bool,
+                              split: bool = False) -> None:
+    with batch_split(split):
+        _kernels_match_loop(p, go_backwards, bidirectional, with_states)
+
+
+def _kernels_match_loop(p: dict[str, Any], go_backwards: bool, bidirectional: bool, with_states: bool) -> None:
     loop, auto = _twins(p, go_backwards, bidirectional)
     x = inputs(p)
     states: list[np.ndarray] = []
@@ -175,10 +181,17 @@ def _check_kernels_match_loop(p: dict[str, Any], go_backwards: bool, bidirection
     close(inference, expected, "no-grad kernel vs loop")
 
 
+def _odd_batch(kind: str) -> dict[str, Any]:
+    """A hand-picked unmasked case whose batch splits into halves of one and two rows."""
+    return {"kind": kind, "n": 3, "t": 4, "f": 2, "units": 3, "seed": 3, "mask": None}
+
+
 @SETTINGS
-@given(p=problems(masked=False), go_backwards=st.booleans(), with_states=st.booleans())
-def test_fused_and_sequence_kernels_match_the_loop(p, go_backwards, with_states):
-    _check_kernels_match_loop(p, go_backwards, bidirectional=False, with_states=with_states)
+@given(p=problems(masked=False), go_backwards=st.booleans(), with_states=st.booleans(), split=st.booleans())
+@example(p=_odd_batch("LSTM-hard_sigmoid-softsign"), go_backwards=True, with_states=True, split=True)
+@example(p=_odd_batch("GRU-reset_before"), go_backwards=False, with_states=False, split=True)
+def test_fused_and_sequence_kernels_match_the_loop(p, go_backwards, with_states, split):
+    _check_kernels_match_loop(p, go_backwards, bidirectional=False, with_states=with_states, split=split)
 
 
 @SETTINGS
@@ -188,19 +201,27 @@ def test_bidirectional_kernels_match_the_loop(p, with_states):
 
 
 @SETTINGS
-@given(p=problems(masked=True), go_backwards=st.booleans(), with_states=st.booleans())
-@example(p=_fully_masked_row("LSTM"), go_backwards=True, with_states=True)
-@example(p=_fully_masked_row("GRU"), go_backwards=False, with_states=True)
-@example(p=_fully_masked_row("SimpleRNN-relu"), go_backwards=True, with_states=False)
-def test_masked_sequence_kernels_match_the_loop(p, go_backwards, with_states):
-    _check_kernels_match_loop(p, go_backwards, bidirectional=False, with_states=with_states)
+@given(p=problems(masked=True), go_backwards=st.booleans(), with_states=st.booleans(), split=st.booleans())
+@example(p=_fully_masked_row("LSTM"), go_backwards=True, with_states=True, split=True)
+@example(p=_fully_masked_row("GRU"), go_backwards=False, with_states=True, split=False)
+@example(p=_fully_masked_row("SimpleRNN-relu"), go_backwards=True, with_states=False, split=True)
+def test_masked_sequence_kernels_match_the_loop(p, go_backwards, with_states, split):
+    _check_kernels_match_loop(p, go_backwards, bidirectional=False, with_states=with_states, split=split)
 
 
 @SETTINGS
-@given(p=problems(masked=True), go_backwards=st.booleans(), bidirectional=st.booleans(), calls=st.integers(2, 3))
-def test_stateful_sequences_match_the_loop(p, go_backwards, bidirectional, calls):
+@given(p=problems(masked=True), go_backwards=st.booleans(), bidirectional=st.booleans(), calls=st.integers(2, 3),
+       split=st.booleans())
+@example(p=_fully_masked_row("LSTM"), go_backwards=True, bidirectional=False, calls=2, split=True)
+@example(p=_fully_masked_row("GRU"), go_backwards=False, bidirectional=False, calls=3, split=True)
+def test_stateful_sequences_match_the_loop(p, go_backwards, bidirectional, calls, split):
     """Consecutive calls of a stateful layer (each starting from the states the call before left, masks of
     any pattern) give the loop's outputs, states and gradients on the fast kernels, call after call."""
+    with batch_split(split and not bidirectional):
+        _stateful_sequences_match_the_loop(p, go_backwards, bidirectional, calls)
+
+
+def _stateful_sequences_match_the_loop(p: dict[str, Any], go_backwards: bool, bidirectional: bool, calls: int) -> None:
     loop, auto = _twins(p, go_backwards and not bidirectional, bidirectional, stateful=True)
     for call in range(calls):
         x = np.random.RandomState(p["seed"] + 10 + call).standard_normal((p["n"], p["t"], p["f"])).astype("float32")
