@@ -55,6 +55,7 @@ from torch import Tensor
 from ... import _heap, activations
 from . import _native
 from ._concurrent import concurrently
+from ._cell import DropoutMasks
 from ._loop import run_loop
 from ._packing import Packing, every_row_runs, pack, pack_joint, unpack_joint, unpack_last, unpack_sequence
 from ._scan import DERIVATIVES, Job, _Layout, scan
@@ -191,13 +192,16 @@ def torch_parameters(cell: Any, kind: str) -> list[Tensor]:
 
 @dataclass(frozen=True)
 class Call:
-    """One call's validated arguments, as ``RNN`` prepared them."""
+    """One call's validated arguments, as ``RNN`` prepared them. ``dropout``: dropout masks already drawn for
+    it (a half of a split batch takes its rows of the whole call's masks, ``_halves``); ``None``: the kernel
+    draws them."""
 
     sequences: Tensor
     states: list[Tensor]
     mask: Tensor | None
     training: bool
     constants: Any
+    dropout: DropoutMasks | None = None
 
 
 Result = tuple[Tensor, "Tensor | None", list[Tensor]]
@@ -319,7 +323,7 @@ def _scan_job(layer: RNN, call: Call, packs: list[Packed]) -> tuple[Job, list[Te
     meaningful). The other direction of an unmasked pair reuses the packed rows of the very same input (one
     time-major copy of a batch-major input, not two); a masked pair's were made together (``run_scan``)."""
     cell, kind = layer.cell, _cell_kind(layer)
-    masks = cell.dropout_masks(call.sequences, call.states, call.training)  # drawn as the step loop draws them
+    masks = call.dropout or cell.dropout_masks(call.sequences, call.states, call.training)  # as the loop draws them
     inputs = cell._dropped_inputs(call.sequences, masks.inputs)
     if call.mask is None:
         made = next((p for p in packs if p[0] is inputs and p[1] is None), None)
@@ -422,8 +426,9 @@ def run(layer: RNN, call: Call, aligned: bool = False, paired: bool = False) -> 
     avoid flipping twice); the default is the layer's processing order. ``paired``: see ``choose``.
     """
     kernel = kernel_for(layer, call, paired)
-    if kernel == "scan" and not paired and _splits_batch(layer, call):
-        return _joined(run_scan([layer, layer], _halves(call), aligned))
+    if kernel == "scan" and not paired and _splits_batch(layer, call):  # dropout masks drawn for the whole batch
+        drawn = layer.cell.dropout_masks(call.sequences, call.states, call.training)
+        return _joined(run_scan([layer, layer], _halves(dataclasses.replace(call, dropout=drawn)), aligned))
     if kernel == "loop":
         last, sequence, final = run_loop_kernel(layer, call)
         if aligned and layer.go_backwards and sequence is not None:
@@ -443,30 +448,31 @@ def _splits_batch(layer: RNN, call: Call) -> bool:
     product is MKL's on both cores: a training step of 64 rows, 100 steps and 128 units takes 0.77x the time
     (LSTM; GRU 0.81x, 0.60-0.82x from 2 to 256 rows), GRU inference 0.65-0.83x. Not with one thread, for less
     work than ``SPLIT_WORK`` (handing a half to the other thread costs more than it saves: 1.2x at 2 rows of
-    20 steps), without the compiled loops (two Python-driven loops take turns on the GIL), or when dropout
-    draws random numbers (the loop draws them for the whole batch, in its order)."""
+    20 steps), or without the compiled loops (two Python-driven loops take turns on the GIL). Dropout masks
+    are drawn for the whole batch first, as the loop draws them, and each half takes its rows."""
     rows, steps = call.sequences.shape[:2]
     return (
         torch.get_num_threads() >= 2
         and rows >= 2
         and rows * steps >= SPLIT_WORK
         and _native.available()
-        and not _draws_random_numbers([layer], [call])
     )
 
 
 def _halves(call: Call) -> list[Call]:
-    """The call over the first and over the last half of its rows (views)."""
+    """The call over the first and over the last half of its rows (views), dropout masks included."""
     rows = call.sequences.shape[0]
     sizes = [rows // 2, rows - rows // 2]
-    pieces = [
-        call.sequences.split(sizes),
-        *(state.split(sizes) for state in call.states),
-        [None, None] if call.mask is None else call.mask.split(sizes),
-    ]
-    sequences, *states, masks = pieces
+
+    def split(t: Tensor | None) -> tuple[Tensor | None, ...]:
+        return (None, None) if t is None else t.split(sizes)
+
+    sequences, mask, states = split(call.sequences), split(call.mask), [split(s) for s in call.states]
+    drawn = call.dropout or DropoutMasks()
+    inputs, recurrent = split(drawn.inputs), split(drawn.recurrent)
     return [
-        dataclasses.replace(call, sequences=sequences[i], states=[s[i] for s in states], mask=masks[i])
+        dataclasses.replace(call, sequences=sequences[i], states=[s[i] for s in states], mask=mask[i],
+                            dropout=DropoutMasks(inputs[i], recurrent[i]))
         for i in range(2)
     ]
 

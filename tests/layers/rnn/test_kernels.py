@@ -81,16 +81,22 @@ def test_fast_kernels_match_loop(layer, mask_name, return_sequences, go_backward
         torch.testing.assert_close(a, b, atol=1e-4, rtol=0)
 
 
-@pytest.mark.parametrize("onednn, native, tiled", [(True, True, True), (True, True, False), (False, False, False)],
-                         ids=["tiled", "mm", "python"])
+@pytest.mark.parametrize("onednn, native, tiled, split",
+                         [(True, True, True, False), (True, True, False, False), (False, False, False, False),
+                          (True, True, True, True)], ids=["tiled", "mm", "python", "split"])
 @pytest.mark.parametrize("mask_name", ["none", "left", "holes", "all_masked"])
 @pytest.mark.parametrize("layer", LAYERS, ids=str)
-def test_recurrent_dropout_trains_on_the_sequence_kernels_as_on_the_loop(layer, mask_name, onednn, native, tiled):
+def test_recurrent_dropout_trains_on_the_sequence_kernels_as_on_the_loop(monkeypatch, layer, mask_name, onednn,
+                                                                         native, tiled, split):
     """Training with ``recurrent_dropout`` (and input ``dropout``) runs the sequence kernels, never PyTorch's
     (which have no recurrent mask), and gives the step loop's outputs and gradients: the same seeded masks,
-    drawn in the same order, multiply the states the recurrent product reads."""
+    drawn in the same order, multiply the states the recurrent product reads; also when the batch is split
+    into halves on two cores (the masks drawn for the whole batch, each half taking its rows)."""
     if tiled and not (_native.available() and _native.tiled_available()):
         pytest.skip("no tiled product here (it needs the compiled kernels and AVX-512)")
+    if split:
+        monkeypatch.setattr(_dispatch, "SPLIT_WORK", 1)
+        taken = _record(monkeypatch)
     cls, kwargs = layer
     flags = {"recurrent_dropout": 0.4, "dropout": 0.3, "seed": 11, "return_sequences": True,
              "go_backwards": mask_name == "left"}
@@ -98,9 +104,11 @@ def test_recurrent_dropout_trains_on_the_sequence_kernels_as_on_the_loop(layer, 
     mask = None if MASKS[mask_name] is None else torch.tensor(MASKS[mask_name], dtype=torch.bool)
     x = torch.randn(N, T, F, requires_grad=True)
     init = [torch.randn(N, U, requires_grad=True) for _ in range(2 if cls is LSTM else 1)]
-    with _gemm.use_onednn(onednn), _native.use_native(native), _native.use_tiled(tiled), threads(1 if tiled else 2):
+    with _gemm.use_onednn(onednn), _native.use_native(native), _native.use_tiled(tiled), threads(1 if tiled and not split else 2):
         assert _dispatch.choose(fast, mask=mask, training=True, constants=None, inputs=x) == "scan"
         got = _outputs_and_grads(fast, x, mask, init, training=True)
+    if split:
+        assert taken == [("scan", 2)]
     want = _outputs_and_grads(reference, x, mask, init, training=True)
     for a, b in zip(got[0], want[0]):
         torch.testing.assert_close(a, b, atol=1e-5, rtol=0)
