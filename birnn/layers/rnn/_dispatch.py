@@ -46,6 +46,7 @@ falls back to the loop (tests assert on it).
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -66,19 +67,22 @@ if TYPE_CHECKING:
 __all__ = ["Call", "choose", "reason_for_loop", "run", "run_pair", "torch_parameters"]
 
 
-def _cell_kind(layer: RNN) -> str | None:
+@functools.cache
+def _kinds() -> dict[type, str]:
+    """birnn's cell classes and their sequence-kernel kinds (imported on first use: the cells' modules import
+    ``_rnn``, which imports this one)."""
     from ._gru import GRUCell
     from ._lstm import LSTMCell
     from ._simple_rnn import SimpleRNNCell
 
-    kind = type(layer.cell)
-    if kind is LSTMCell:
-        return "lstm"
-    if kind is GRUCell:
-        return "gru" if layer.cell.reset_after else "gru_before"
-    if kind is SimpleRNNCell:
-        return "simple"
-    return None
+    return {LSTMCell: "lstm", GRUCell: "gru", SimpleRNNCell: "simple"}
+
+
+def _cell_kind(layer: RNN) -> str | None:
+    """The layer's sequence-kernel kind, or ``None`` for a cell without one (subclasses included: their step
+    may differ)."""
+    kind = _kinds().get(type(layer.cell))
+    return "gru_before" if kind == "gru" and not layer.cell.reset_after else kind
 
 
 def _activations(layer: RNN) -> tuple[Any, ...]:
