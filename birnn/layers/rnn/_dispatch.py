@@ -34,6 +34,7 @@ threads their Python would take turns on the GIL: ~0.5 ms at each start of a lay
 gradient of a sequence both directions read is one sum over both, half the rows per thread (no
 addition of two gradients afterwards).
 
+An ``RNN`` over stacked cells runs as one layer per cell in turn (``_stacked``), each on its own kernels.
 A lone direction on the compiled sequence kernels (not a ``Bidirectional``'s) runs the two halves of its batch
 as the two jobs of one ``_scan`` call instead, one core each (``_splits_batch``): a recurrence's rows never
 meet, and two one-core tiled loops beat one loop on MKL's two-thread product per step.
@@ -56,7 +57,7 @@ from torch import Tensor
 from ... import _heap, activations
 from . import _native
 from ._concurrent import concurrently
-from ._cell import DropoutMasks
+from ._cell import DropoutMasks, state_sizes
 from ._loop import run_loop
 from ._packing import Packing, every_row_runs, pack, pack_joint, unpack_joint, unpack_last, unpack_sequence
 from ._scan import DERIVATIVES, Job, _Layout, scan
@@ -429,6 +430,9 @@ def run(layer: RNN, call: Call, aligned: bool = False, paired: bool = False) -> 
     ``aligned``: return the output sequence in input time order (``Bidirectional`` asks for this to
     avoid flipping twice); the default is the layer's processing order. ``paired``: see ``choose``.
     """
+    views = _stacked(layer, call)
+    if views is not None:
+        return _run_stacked(views, call, aligned, paired)
     kernel = kernel_for(layer, call, paired)
     if kernel == "scan" and not paired and _splits_batch(layer, call):  # dropout masks drawn for the whole batch
         drawn = layer.cell.dropout_masks(call.sequences, call.states, call.training)
@@ -440,6 +444,56 @@ def run(layer: RNN, call: Call, aligned: bool = False, paired: bool = False) -> 
         return last, sequence, final
     runner = {"fused": run_fused, "fused_masked": run_fused_masked, "scan": run_scan}[kernel]
     return runner([layer], [call], aligned)[0]
+
+
+@dataclass(frozen=True)
+class CellLayer:
+    """One cell of a ``StackedRNNCells`` seen as a layer of its own: the attributes of an ``RNN`` that the
+    kernels read (``_stacked``)."""
+
+    cell: Any
+    go_backwards: bool
+    return_sequences: bool
+    zero_output_for_mask: bool
+    return_state: bool
+    stateful: bool
+    use_cudnn: bool | str = "auto"
+
+
+def _stacked(layer: RNN, call: Call) -> list[CellLayer] | None:
+    """An ``RNN`` over stacked cells (``RNN([cell, cell])``) as one layer per cell, or ``None`` to run it whole.
+
+    Cell ``k`` reads cell ``k - 1``'s output at the same step only, and every cell skips the same masked steps,
+    so running each cell over the whole sequence the one below returned gives the step loop's numbers, and
+    each cell its own kernels (fused, sequence kernels, a batch split). Only when every cell has a sequence
+    kernel (``reason_for_loop``), without ``constants`` or ``use_cudnn=False``, and when no dropout is drawn
+    (the step loop draws a stacked cell's masks at every step, not once per call).
+    """
+    from ._stacked import StackedRNNCells
+
+    if not isinstance(layer.cell, StackedRNNCells) or layer.use_cudnn is False or call.constants is not None:
+        return None
+    cells = list(layer.cell.cells)
+    views = [
+        CellLayer(cell, layer.go_backwards, layer.return_sequences if last else True,
+                  layer.zero_output_for_mask if last else True, layer.return_state, layer.stateful)
+        for cell, last in zip(cells, [False] * (len(cells) - 1) + [True])
+    ]
+    if any(reason_for_loop(view, training=call.training, constants=None) is not None for view in views):
+        return None
+    return None if _draws_random_numbers(views, [call] * len(views)) else views
+
+
+def _run_stacked(views: list[CellLayer], call: Call, aligned: bool, paired: bool) -> Result:
+    """Run ``_stacked``'s layers in turn, each on the sequence the one below returned (in input time order)."""
+    states, sequences, finals = iter(call.states), call.sequences, []
+    for i, view in enumerate(views):
+        own = [next(states) for _ in state_sizes(view.cell)]
+        top = i == len(views) - 1
+        last, sequences, final = run(view, dataclasses.replace(call, sequences=sequences, states=own),  # type: ignore[arg-type]
+                                     aligned=aligned if top else True, paired=paired)
+        finals += final
+    return last, sequences, finals
 
 
 SPLIT_WORK = 128

@@ -701,3 +701,65 @@ def test_a_lone_layer_splits_its_batch_across_the_cores_with_the_loops_results(m
     with threads(2), torch.set_grad_enabled(grad):
         fast(x, mask=mask)
     assert taken == [("fused" if on_pytorchs else "scan", 1)]
+
+
+@pytest.mark.parametrize("grad", [True, False], ids=["training", "inference"])
+@pytest.mark.parametrize("mask_name", list(MASKS))
+@pytest.mark.parametrize("go_backwards, return_sequences, zero_output_for_mask",
+                         [(False, True, True), (True, True, False), (True, False, True)])
+def test_stacked_cells_run_one_layer_per_cell_on_the_kernels(monkeypatch, mask_name, go_backwards,
+                                                             return_sequences, zero_output_for_mask, grad):
+    """``RNN([cell, cell, cell])`` runs as one layer per cell, each on its own kernels over the sequence the
+    one below returned, with the step loop's outputs, nested states and gradients, over two stateful calls."""
+    from birnn.layers import RNN, GRUCell, LSTMCell, SimpleRNNCell
+
+    def make(use_cudnn):
+        cells = [LSTMCell(U, activation="relu"), GRUCell(3, reset_after=False), SimpleRNNCell(2)]
+        layer = RNN(cells, return_sequences=return_sequences, return_state=True, go_backwards=go_backwards,
+                    zero_output_for_mask=zero_output_for_mask, stateful=True)
+        layer.build((N, T, F))
+        layer.use_cudnn = use_cudnn
+        return layer
+
+    def outputs_and_grads(layer, x):
+        output, *states = layer(x, mask=mask)
+        assert [len(s) for s in states] == [2, 1, 1]  # nested per cell
+        flat = [output, *(t for s in states for t in s)]
+        if not grad:
+            return flat
+        torch.manual_seed(1)
+        loss = sum((o * torch.randn(o.shape)).sum() for o in flat)
+        return [*flat, *torch.autograd.grad(loss, [x, *layer.weights])]
+
+    fast, reference = make("auto"), make(False)
+    reference.set_weights(fast.get_weights())
+    taken = _record(monkeypatch)
+    mask = None if MASKS[mask_name] is None else torch.tensor(MASKS[mask_name], dtype=torch.bool)
+    for _ in range(2):
+        x = torch.randn(N, T, F, requires_grad=grad)
+        with torch.set_grad_enabled(grad):
+            for a, b in zip(outputs_and_grads(fast, x), outputs_and_grads(reference, x)):
+                torch.testing.assert_close(a, b, atol=1e-4, rtol=0)
+    assert len(taken) == 6 and "loop" not in {kernel for kernel, _ in taken}
+
+
+def test_stacked_cells_keep_the_step_loop_where_a_cell_needs_it():
+    """Dropout drawn in training (the loop draws a stacked cell's masks at every step), a cell without a
+    sequence kernel, ``constants`` and ``use_cudnn=False`` keep the whole stack on the step loop."""
+    from birnn.layers import RNN, GRUCell, LSTMCell
+
+    x = torch.randn(N, T, F)
+
+    def views(cells, training=False, constants=None, use_cudnn="auto"):
+        layer = RNN(cells)
+        layer.build((N, T, F))
+        layer.use_cudnn = use_cudnn
+        call = _dispatch.Call(x, [torch.zeros(N, s) for s in (U, U, 3)][: len(cells) + 1], None, training, constants)
+        return _dispatch._stacked(layer, call)
+
+    assert [v.cell.units for v in views([LSTMCell(U), GRUCell(3)])] == [U, 3]
+    assert views([LSTMCell(U), GRUCell(3)], use_cudnn=False) is None
+    assert views([LSTMCell(U), GRUCell(3)], constants=[x]) is None
+    assert views([LSTMCell(U, dropout=0.5), GRUCell(3)], training=True) is None
+    assert views([LSTMCell(U, dropout=0.5), GRUCell(3)], training=False) is not None
+    assert views([LSTMCell(U, activation=torch.nn.functional.gelu), GRUCell(3)]) is None
