@@ -26,13 +26,13 @@ Three implementations compute the same thing (tests hold them to 1e-5 / 1e-4 of 
 
 Both directions of a ``Bidirectional`` run at the same time on two threads, forward and backward
 (``_concurrent``), at inference too: on the CPU two one-directional kernel calls on one core each beat
-one bidirectional call on both (oneDNN parallelises each step's small product poorly; ~3 % in the
-benchmark's inference case, where the compiled kernels now take ~0.95x the time of oneDNN's pair). On a GPU, and while tracing, a standard pair at inference is one
-bidirectional PyTorch call. Two directions on the sequence kernels are one ``_scan`` call instead, whose
-two jobs run on the two threads: packing, unpacking and merging stay on the calling thread (on two
-threads their Python would take turns on the GIL: ~0.5 ms at each start of a layer), and the input
-gradient of a sequence both directions read is one sum over both, half the rows per thread (no
-addition of two gradients afterwards).
+one bidirectional call on both (oneDNN parallelises each step's small product poorly: ~3 % in the
+benchmark's inference case, where the compiled loops, one per core, take ~0.95x the time of oneDNN's
+two calls). On a GPU, and while tracing, a standard pair at inference is one bidirectional PyTorch call.
+Two directions on the sequence kernels are one ``_scan`` call instead, whose two jobs run on the two
+threads: packing, unpacking and merging stay on the calling thread (on two threads their Python would
+take turns on the GIL: ~0.5 ms at each start of a layer), and the input gradient of a sequence both
+directions read is one sum over both, half the rows per thread (no addition of two gradients afterwards).
 
 An ``RNN`` over stacked cells runs as one layer per cell in turn (``_stacked``), each on its own kernels.
 A lone direction on the compiled sequence kernels (not a ``Bidirectional``'s) runs the two halves of its batch
@@ -146,7 +146,7 @@ def _compiled_wins(layer: RNN, inputs: Tensor, paired: bool) -> bool:
     SimpleRNN there as one at::mm per step (no oneDNN kernel): 0.3-0.9x its time with the compiled loops, masked
     or not; its oneDNN LSTM on two cores beats one compiled loop on one core (~1.3x at 64 rows of 128 units and
     more), but one direction of a pair has one core either way, and there the compiled loop takes 0.84-0.96x
-    oneDNN's time up to 128 units, about the same at 256 (``benchmarks/``' inference case)."""
+    oneDNN's time up to 128 units, about the same at 256 (the inference case of ``benchmarks/``: 0.92x)."""
     if _compiled_training(inputs):
         return True
     return inputs.device.type == "cpu" and (_cell_kind(layer) != "lstm" or paired) and _native.available()
@@ -447,7 +447,7 @@ def run(layer: RNN, call: Call, aligned: bool = False, paired: bool = False) -> 
 
 
 @dataclass(frozen=True)
-class CellLayer:
+class CellView:
     """One cell of a ``StackedRNNCells`` seen as a layer of its own: the attributes of an ``RNN`` that the
     kernels read (``_stacked``)."""
 
@@ -460,7 +460,7 @@ class CellLayer:
     use_cudnn: bool | str = "auto"
 
 
-def _stacked(layer: RNN, call: Call) -> list[CellLayer] | None:
+def _stacked(layer: RNN, call: Call) -> list[CellView] | None:
     """An ``RNN`` over stacked cells (``RNN([cell, cell])``) as one layer per cell, or ``None`` to run it whole.
 
     Cell ``k`` reads cell ``k - 1``'s output at the same step only, and every cell skips the same masked steps,
@@ -475,7 +475,7 @@ def _stacked(layer: RNN, call: Call) -> list[CellLayer] | None:
         return None
     cells = list(layer.cell.cells)
     views = [
-        CellLayer(cell, layer.go_backwards, layer.return_sequences if last else True,
+        CellView(cell, layer.go_backwards, layer.return_sequences if last else True,
                   layer.zero_output_for_mask if last else True, layer.return_state, layer.stateful)
         for cell, last in zip(cells, [False] * (len(cells) - 1) + [True])
     ]
@@ -484,14 +484,14 @@ def _stacked(layer: RNN, call: Call) -> list[CellLayer] | None:
     return None if _draws_random_numbers(views, [call] * len(views)) else views
 
 
-def _run_stacked(views: list[CellLayer], call: Call, aligned: bool, paired: bool) -> Result:
+def _run_stacked(views: list[CellView], call: Call, aligned: bool, paired: bool) -> Result:
     """Run ``_stacked``'s layers in turn, each on the sequence the one below returned (in input time order)."""
     states, sequences, finals = iter(call.states), call.sequences, []
     for i, view in enumerate(views):
         own = [next(states) for _ in state_sizes(view.cell)]
         top = i == len(views) - 1
-        last, sequences, final = run(view, dataclasses.replace(call, sequences=sequences, states=own),  # type: ignore[arg-type]
-                                     aligned=aligned if top else True, paired=paired)
+        own_call = dataclasses.replace(call, sequences=sequences, states=own)
+        last, sequences, final = run(view, own_call, aligned=aligned if top else True, paired=paired)  # type: ignore[arg-type]
         finals += final
     return last, sequences, finals
 
