@@ -466,12 +466,15 @@ def _stacked(layer: RNN, call: Call) -> list[CellView] | None:
     Cell ``k`` reads cell ``k - 1``'s output at the same step only, and every cell skips the same masked steps,
     so running each cell over the whole sequence the one below returned gives the step loop's numbers, and
     each cell its own kernels (fused, sequence kernels, a batch split). Only when every cell has a sequence
-    kernel (``reason_for_loop``), without ``constants`` or ``use_cudnn=False``, and when no dropout is drawn
-    (the step loop draws a stacked cell's masks at every step, not once per call).
+    kernel (``reason_for_loop``), without ``constants`` or ``use_cudnn=False``, when no dropout is drawn
+    (the step loop draws a stacked cell's masks at every step, not once per call), and not while tracing or
+    compiling (exporters see the whole stack's step loop).
     """
     from ._stacked import StackedRNNCells
 
     if not isinstance(layer.cell, StackedRNNCells) or layer.use_cudnn is False or call.constants is not None:
+        return None
+    if torch.jit.is_tracing() or torch.compiler.is_compiling():
         return None
     cells = list(layer.cell.cells)
     views = [

@@ -362,6 +362,20 @@ def test_tracing_uses_plain_tensor_ops():
     assert sum(node.kind() == "aten::lstm" for node in traced.inlined_graph.nodes()) == 1  # both directions
 
 
+def test_tracing_a_stack_of_cells_records_its_step_loop():
+    """While tracing, stacked cells run whole on the step loop (plain tensor ops; a reset-before GRU cell has no
+    PyTorch kernel to trace), and the trace computes what the untraced layer does."""
+    from birnn.layers import RNN, GRUCell, LSTMCell
+
+    layer = RNN([LSTMCell(U), GRUCell(3, reset_after=False)], return_sequences=True)
+    x = torch.randn(N, T, F)
+    layer.build(x.shape)
+    traced = torch.jit.trace(layer, (x,))
+    x2 = torch.randn(N, T, F)
+    torch.testing.assert_close(traced(x2), layer(x2), atol=1e-5, rtol=0)
+    assert not any("lstm" in node.kind() for node in traced.inlined_graph.nodes())
+
+
 def test_a_standard_pair_at_inference_is_one_call_off_the_cpu_and_when_traced():
     layers = [LSTM(U), LSTM(U, go_backwards=True)]
     for layer in layers:
