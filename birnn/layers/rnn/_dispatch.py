@@ -430,14 +430,14 @@ def run(layer: RNN, call: Call, aligned: bool = False, paired: bool = False) -> 
     ``aligned``: return the output sequence in input time order (``Bidirectional`` asks for this to
     avoid flipping twice); the default is the layer's processing order. ``paired``: see ``choose``.
     """
-    views = _stacked(layer, call)
-    if views is not None:
-        return _run_stacked(views, call, aligned, paired)
     kernel = kernel_for(layer, call, paired)
     if kernel == "scan" and not paired and _splits_batch(layer, call):  # dropout masks drawn for the whole batch
         drawn = layer.cell.dropout_masks(call.sequences, call.states, call.training)
         return _joined(run_scan([layer, layer], _halves(dataclasses.replace(call, dropout=drawn)), aligned))
-    if kernel == "loop":
+    if kernel == "loop":  # a stack of cells (no kernel of its own) may still run cell by cell on theirs
+        views = _stacked(layer, call)
+        if views is not None:
+            return _run_stacked(views, call, aligned, paired)
         last, sequence, final = run_loop_kernel(layer, call)
         if aligned and layer.go_backwards and sequence is not None:
             sequence = sequence.flip(1)
@@ -476,11 +476,11 @@ def _stacked(layer: RNN, call: Call) -> list[CellView] | None:
         return None
     if torch.jit.is_tracing() or torch.compiler.is_compiling():
         return None
-    cells = list(layer.cell.cells)
+    top = len(layer.cell.cells) - 1
     views = [
-        CellView(cell, layer.go_backwards, layer.return_sequences if last else True,
-                  layer.zero_output_for_mask if last else True, layer.return_state, layer.stateful)
-        for cell, last in zip(cells, [False] * (len(cells) - 1) + [True])
+        CellView(cell, layer.go_backwards, layer.return_sequences if i == top else True,
+                 layer.zero_output_for_mask if i == top else True, layer.return_state, layer.stateful)
+        for i, cell in enumerate(layer.cell.cells)
     ]
     if any(reason_for_loop(view, training=call.training, constants=None) is not None for view in views):
         return None

@@ -572,7 +572,9 @@ def _run_forward(job: Job, group: tuple, out: Tensor | None = None, saves: bool 
         kwargs = {"layout": job.layout(group[1]), "dropout": mask, **job.activations}
     else:
         kwargs = {"layout": job.layout(group[1]), **job.activations}
-    direct = {} if job.kind != "lstm" else {"saves": saves} if out is None else {"out": out, "saves": saves}
+    direct = {}  # the LSTM writes hs into ``out`` itself and can skip keeping its gates
+    if job.kind == "lstm":
+        direct = {"saves": saves} if out is None else {"out": out, "saves": saves}
     if not job.projects:
         outputs, saved = _FORWARD[job.kind](*group, owned=job.owned, **direct, **kwargs)
     else:
