@@ -39,16 +39,16 @@ def check_input(spec: InputSpec | None, shape: Sequence[int], layer_name: str, i
     if spec is None:
         return
     shape = tuple(shape)
-    prefix = f'Input {index} of layer "{layer_name}" is incompatible with the layer:'
     if spec.ndim is not None and len(shape) != spec.ndim:
-        raise ValueError(f"{prefix} expected ndim={spec.ndim}, found ndim={len(shape)}. Full shape received: {shape}")
-    if spec.min_ndim is not None and len(shape) < spec.min_ndim:
-        raise ValueError(
-            f"{prefix} expected min_ndim={spec.min_ndim}, found ndim={len(shape)}. Full shape received: {shape}"
-        )
-    for axis, size in spec.axes.items():
-        if -len(shape) <= axis < len(shape) and shape[axis] is not None and shape[axis] != size:
-            raise ValueError(
-                f"{prefix} expected axis {axis} of input shape to have value {size}, "
-                f"but received input with shape {shape}"
-            )
+        problem = f"expected ndim={spec.ndim}, found ndim={len(shape)}. Full shape received: {shape}"
+    elif spec.min_ndim is not None and len(shape) < spec.min_ndim:
+        problem = f"expected min_ndim={spec.min_ndim}, found ndim={len(shape)}. Full shape received: {shape}"
+    else:
+        wrong = [(axis, size) for axis, size in spec.axes.items()
+                 if -len(shape) <= axis < len(shape) and shape[axis] is not None and shape[axis] != size]
+        if not wrong:
+            return
+        axis, size = wrong[0]
+        problem = f"expected axis {axis} of input shape to have value {size}, but received input with shape {shape}"
+    # the message is only built on failure: this runs on every call of every layer
+    raise ValueError(f'Input {index} of layer "{layer_name}" is incompatible with the layer: {problem}')

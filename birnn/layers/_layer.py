@@ -69,6 +69,19 @@ def _call_parameters(cls: type) -> frozenset[str]:
     return frozenset(inspect.signature(cls.call).parameters)
 
 
+def _first_parameter(module: torch.nn.Module) -> torch.nn.Parameter | None:
+    """``next(module.parameters(), None)`` without its generators (the same module order: the module's own
+    parameters, then each child's in turn): every call of a layer reads its dtype through this."""
+    for param in module._parameters.values():
+        if param is not None:
+            return param
+    for child in module._modules.values():
+        param = None if child is None else _first_parameter(child)
+        if param is not None:
+            return param
+    return None
+
+
 def _first_tensor(x: Any) -> Tensor | None:
     if isinstance(x, Tensor):
         return x
@@ -161,7 +174,7 @@ class Layer(nn.Module):
     @property
     def dtype(self) -> str:
         """Name of the weights' dtype (``"float32"`` unless configured otherwise or converted)."""
-        param = next(self.parameters(), None)
+        param = _first_parameter(self)
         return str(param.dtype).removeprefix("torch.") if param is not None else self._dtype
 
     @property

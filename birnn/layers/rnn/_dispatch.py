@@ -86,33 +86,37 @@ def _cell_kind(layer: RNN) -> str | None:
     return "gru_before" if kind == "gru" and not layer.cell.reset_after else kind
 
 
-def _activations(layer: RNN) -> tuple[Any, ...]:
+def _activations(layer: RNN, kind: str | None) -> tuple[Any, ...]:
     cell = layer.cell
-    return (cell.activation,) if _cell_kind(layer) == "simple" else (cell.recurrent_activation, cell.activation)
+    return (cell.activation,) if kind == "simple" else (cell.recurrent_activation, cell.activation)
 
 
 def reason_for_loop(layer: RNN, *, training: bool, constants: Any) -> str | None:
     """Why this call must use the step loop, or ``None`` if a sequence kernel can run it."""
+    return _reason_for_loop(layer, _cell_kind(layer), constants)
+
+
+def _reason_for_loop(layer: RNN, kind: str | None, constants: Any) -> str | None:
     if layer.use_cudnn is False:
         return "use_cudnn=False"
-    if _cell_kind(layer) is None:
+    if kind is None:
         return "no sequence kernel for this cell"
     if constants is not None:
         return "constants were given"
-    if any(fn not in DERIVATIVES for fn in _activations(layer)):
+    if any(fn not in DERIVATIVES for fn in _activations(layer, kind)):
         return "an activation without a known derivative"
     return None
 
 
-def _fused_name(layer: RNN) -> str | None:
-    """PyTorch's kernel for this layer's cell, or ``None`` (its GRU applies the reset gate after the recurrent
-    multiply only)."""
-    kind = _cell_kind(layer)
+def _fused_name(layer: RNN, kind: str | None = None) -> str | None:
+    """PyTorch's kernel for this layer's cell (of sequence-kernel ``kind``, looked up when not given), or
+    ``None`` (its GRU applies the reset gate after the recurrent multiply only)."""
+    kind = kind or _cell_kind(layer)
     if kind == "simple":
         return {activations.tanh: "rnn_tanh", activations.relu: "rnn_relu"}.get(layer.cell.activation)
     if kind not in ("lstm", "gru"):
         return None
-    standard = _activations(layer) == (activations.sigmoid, activations.tanh)
+    standard = _activations(layer, kind) == (activations.sigmoid, activations.tanh)
     return kind if standard else None
 
 
@@ -120,17 +124,18 @@ def choose(layer: RNN, *, mask: Tensor | None, training: bool, constants: Any, i
            paired: bool = False) -> str:
     """``"fused"``, ``"scan"`` or ``"loop"`` for this call (see the module docstring). ``paired``: the call is
     one direction of a ``Bidirectional`` pair, which runs on one core beside the other direction."""
-    if reason_for_loop(layer, training=training, constants=constants) is not None:
+    kind = _cell_kind(layer)
+    if _reason_for_loop(layer, kind, constants) is not None:
         return "loop"
+    fused = _fused_name(layer, kind)
     if torch.jit.is_tracing() or torch.compiler.is_compiling():
         # exporters and compilers see plain tensor ops: PyTorch's kernel (one ONNX LSTM/GRU/RNN node)
         # or the step loop, never the sequence kernels' Python-level autograd functions
-        return "fused" if mask is None and _fused_name(layer) is not None else "loop"
-    if (_fused_name(layer) is not None and not _compiled_wins(layer, inputs, paired)
-            and not _recurrent_dropout(layer, training)):
+        return "fused" if mask is None and fused is not None else "loop"
+    if fused is not None and not _compiled_wins(kind, inputs, paired) and not _recurrent_dropout(layer, training):
         if mask is None:
             return "fused"
-        if _cell_kind(layer) != "lstm" or not (layer.return_state or layer.stateful):
+        if kind != "lstm" or not (layer.return_state or layer.stateful):
             return "fused_masked"
     return "scan"
 
@@ -140,7 +145,7 @@ def _recurrent_dropout(layer: RNN, training: bool) -> bool:
     return training and 0.0 < layer.cell.recurrent_dropout < 1.0
 
 
-def _compiled_wins(layer: RNN, inputs: Tensor, paired: bool) -> bool:
+def _compiled_wins(kind: str, inputs: Tensor, paired: bool) -> bool:
     """The compiled sequence kernels beat PyTorch's on this call: on the CPU when training (``_compiled_training``)
     and at inference too, except for an LSTM direction that has the cores to itself. PyTorch runs GRU and
     SimpleRNN there as one at::mm per step (no oneDNN kernel): 0.3-0.9x its time with the compiled loops, masked
@@ -149,7 +154,7 @@ def _compiled_wins(layer: RNN, inputs: Tensor, paired: bool) -> bool:
     oneDNN's time up to 128 units, about the same at 256 (the inference case of ``benchmarks/``: 0.92x)."""
     if _compiled_training(inputs):
         return True
-    return inputs.device.type == "cpu" and (_cell_kind(layer) != "lstm" or paired) and _native.available()
+    return inputs.device.type == "cpu" and (kind != "lstm" or paired) and _native.available()
 
 
 def _compiled_training(inputs: Tensor) -> bool:
@@ -174,12 +179,12 @@ def torch_parameters(cell: Any, kind: str) -> list[Tensor]:
     tensors' version counters, bumped by every in-place update such as an optimizer step), so
     repeated inference does not copy the weights on every call.
     """
-    weights = [w for w in (cell.kernel, cell.recurrent_kernel, cell.bias if cell.use_bias else None) if w is not None]
-    key = (kind, *((id(w), w._version, w.device) for w in weights))
     cacheable = not (torch.is_grad_enabled() or torch.jit.is_tracing() or torch.compiler.is_compiling())
-    cached = cell.__dict__.get("_torch_parameters")
-    if cacheable and cached is not None and cached[0] == key:
-        return cached[1]
+    if cacheable:
+        key = (kind, *((id(w), w._version, w.device) for w in cell._parameters.values()))  # every weight of the cell
+        cached = cell.__dict__.get("_torch_parameters")
+        if cached is not None and cached[0] == key:
+            return cached[1]
     u = cell.units
     params = [
         _torch_order(cell.kernel, kind, u).t().contiguous(),
@@ -248,12 +253,12 @@ def run_fused(layers: list[RNN], calls: list[Call], aligned: bool = False) -> li
     name = _fused_name(layers[0])
     assert name is not None
     cell = layers[0].cell
+    bidirectional = len(layers) == 2
     x = _dropped(layers[0], calls[0])
     if len(layers) == 1 and layers[0].go_backwards:
         x = x.flip(1)
     params = [p for layer in layers for p in torch_parameters(layer.cell, "gru" if name == "gru" else "lstm")]
-    states = [torch.stack(s) for s in zip(*(c.states for c in calls))]
-    bidirectional = len(layers) == 2
+    states = [torch.stack(s) if bidirectional else s[0].unsqueeze(0) for s in zip(*(c.states for c in calls))]
     outputs, stacked = _torch_kernel(name, x, states, params, cell.use_bias, bidirectional)
     finals = [[s[k] for s in stacked] for k in range(len(layers))]
     u = cell.units

@@ -139,6 +139,12 @@ class RNN(Layer):
         self._stored_states: list[Tensor] | None = None
         self._batch_size: int | None = None if self.batch_input_shape is None else self.batch_input_shape[0]
 
+    @property
+    def cell(self) -> Any:
+        """The wrapped cell (a submodule: assigning one registers it). A property, so the many reads of every
+        call skip ``nn.Module.__getattr__``'s fallback lookup (~1 us each)."""
+        return self._modules["cell"]
+
     # ------------------------------------------------------------------ build
     def build(self, input_shape: Any) -> None:
         shape = input_shape[0] if isinstance(input_shape, list) else input_shape
@@ -191,7 +197,7 @@ class RNN(Layer):
         elif self.stateful and self._stored_states is not None:
             states = self._stored_states
         else:
-            states = zero_states(self.cell, batch, inputs.dtype, inputs.device)
+            return zero_states(self.cell, batch, inputs.dtype, inputs.device)
         return [s.to(device=inputs.device, dtype=inputs.dtype) for s in states]
 
     @property

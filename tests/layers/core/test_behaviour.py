@@ -194,3 +194,20 @@ def test_input_layer_shapes_dtypes_and_keras2_spelling():
     }
     with pytest.raises(ValueError, match=r"expected ndim=2, found ndim=3"):
         Input(shape=(5,))(torch.zeros(1, 5, 1))
+
+
+def test_layer_dtype_is_its_first_weights_dtype():
+    from birnn.layers import LSTM, Bidirectional
+    from birnn.layers._layer import _first_parameter
+
+    layer = LSTM(3)
+    assert layer.dtype == "float32" and _first_parameter(layer) is None  # not built: the configured dtype
+    layer.build((2, 4, 5))
+    layer.double()  # converted in place: the weights live in the cell, a submodule
+    assert layer.dtype == "float64"
+    assert layer(torch.zeros(2, 4, 5)).dtype == torch.float64  # float32 inputs cast to the layer's dtype
+    shared = torch.nn.Linear(2, 2)
+    pair = Bidirectional(LSTM(3))
+    pair.build((2, 4, 5))
+    for module in (layer, pair, Dense(2), torch.nn.Sequential(torch.nn.ReLU(), shared, shared), torch.nn.ReLU()):
+        assert _first_parameter(module) is next(module.parameters(), None)

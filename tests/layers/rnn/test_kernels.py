@@ -403,11 +403,17 @@ def test_inference_weight_cache_follows_weight_updates():
         for w in layer.parameters():
             w.add_(0.01)
         stepped = layer(x)
-    reference = LSTM.from_config({**layer.get_config(), "name": "reference", "use_cudnn": False})
-    reference.build(x.shape)
-    reference.set_weights(layer.get_weights())
+        reference = LSTM.from_config({**layer.get_config(), "name": "reference", "use_cudnn": False})
+        reference.build(x.shape)
+        reference.set_weights(layer.get_weights())
+        torch.testing.assert_close(stepped, reference(x), atol=1e-5, rtol=0)
+        # a weight replaced by a new tensor is a new weight too, though its version counter may equal the last's
+        for _ in range(2):
+            replaced = {name: torch.randn_like(w) for name, w in layer.state_dict().items()}
+            layer.load_state_dict(replaced, assign=True)
+            reference.load_state_dict(replaced)
+            torch.testing.assert_close(layer(x), reference(x), atol=1e-5, rtol=0)
     assert not torch.allclose(before, after)
-    torch.testing.assert_close(stepped, reference(x), atol=1e-5, rtol=0)
 
 
 def test_concat_of_the_two_halves_of_one_tensor_is_that_tensor():

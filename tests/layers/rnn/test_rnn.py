@@ -478,3 +478,11 @@ def test_an_empty_time_axis_is_refused_alike_on_every_kernel(make, grad):
     x = torch.randn(2, 0, 3, requires_grad=grad)
     with torch.set_grad_enabled(grad), pytest.raises(ValueError, match=r"empty time axis: inputs have shape \(2, 0, 3\)"):
         make()(x, training=True)
+
+
+def test_cell_is_a_registered_submodule():
+    layer = RNN(SimpleRNNCell(U))
+    other = GRUCell(U)
+    layer.cell = other  # registers the new cell, as for any submodule
+    assert layer.cell is other and dict(layer.named_children()) == {"cell": other} and "cell" not in layer.__dict__
+    assert layer(torch.zeros(N, T, F)).shape == (N, U) and len(list(layer.parameters())) == 3
