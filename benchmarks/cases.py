@@ -24,7 +24,7 @@ from typing import Literal
 
 import numpy as np
 
-__all__ = ["ALL_CASES", "GROUPS", "MAIN_CASES", "SWEEP_CASES", "VARIANT_CASES", "Batch", "Case", "make_batch", "select", "tiny"]
+__all__ = ["ALL_CASES", "GROUPS", "MAIN_CASES", "SAME_KERNEL_CASES", "SWEEP_CASES", "VARIANT_CASES", "Batch", "Case", "make_batch", "select", "tiny"]
 
 Task = Literal["inference", "train"]
 Cell = Literal["lstm", "gru"]
@@ -144,10 +144,23 @@ ONE_DIRECTION_CASES: tuple[Case, ...] = (
 )
 """The same two-layer models with plain forward layers (no ``Bidirectional``): one recurrence per layer."""
 
-ALL_CASES: tuple[Case, ...] = MAIN_CASES + SWEEP_CASES + VARIANT_CASES + ONE_DIRECTION_CASES
+_ONE_WAY_INFERENCE = dataclasses.replace(
+    _BASE, name="lstm_one_direction_inference", title="LSTM stack, one direction, inference", task="inference",
+    directions=1,
+)
+SAME_KERNEL_CASES: tuple[Case, ...] = (
+    _ONE_WAY_INFERENCE,
+    dataclasses.replace(_ONE_WAY_INFERENCE, name="lstm_one_direction_inference_b4",
+                        title="LSTM stack, one direction, inference, batch 4", batch=4),
+)
+"""Where birnn runs the very kernel plain PyTorch runs (oneDNN's LSTM, each lone layer using both cores at
+inference): ``birnn / PyTorch`` is birnn's overhead around it, a fixed cost per call that shows at small
+batches."""
+
+ALL_CASES: tuple[Case, ...] = MAIN_CASES + SWEEP_CASES + VARIANT_CASES + ONE_DIRECTION_CASES + SAME_KERNEL_CASES
 GROUPS: dict[str, tuple[Case, ...]] = {
     "main": MAIN_CASES, "sweep": SWEEP_CASES, "variants": VARIANT_CASES, "one_direction": ONE_DIRECTION_CASES,
-    "all": ALL_CASES,
+    "same_kernel": SAME_KERNEL_CASES, "all": ALL_CASES,
 }
 _BY_NAME = {case.name: case for case in ALL_CASES}
 

@@ -75,8 +75,10 @@ def test_markdown_has_medians_ratios_and_memory(results_dir: Path) -> None:
 
 def test_case_selection() -> None:
     assert [c.name for c in cases.select(["main"])] == [c.name for c in cases.MAIN_CASES]
-    assert len(cases.select(["all"])) == sum(len(group) for name, group in cases.GROUPS.items() if name != "all") == 13
+    assert len(cases.select(["all"])) == sum(len(group) for name, group in cases.GROUPS.items() if name != "all") == 15
     assert [c.directions for c in cases.select(["one_direction"])] == [1, 1]
+    assert [(c.task, c.directions, c.batch) for c in cases.select(["same_kernel"])] == [("inference", 1, 64),
+                                                                                        ("inference", 1, 4)]
     with pytest.raises(ValueError, match="one direction has no mask case"):
         cases.Case("x", "x", masked=True, directions=1)
     assert [(c.reset_after, c.recurrent_dropout) for c in cases.select(["variants"])] == [(False, 0.0), (True, 0.2)]
@@ -260,3 +262,24 @@ def test_rounds_alternate_the_peer_order_and_pool_each_peers_steps(monkeypatch: 
     assert results["config"]["rounds"] == 3
     with pytest.raises(ValueError, match="rounds must be at least 1, got 0"):
         suite.SuiteConfig(cases=config.cases, peers=config.peers, rounds=0)
+
+
+def test_same_kernel_cases_run_pytorchs_kernel_in_birnn() -> None:
+    """The ``same_kernel`` group measures birnn's overhead around the kernel plain PyTorch runs: every recurrent
+    layer of birnn's body must choose PyTorch's fused kernel there (and the compiled ones when training)."""
+    from birnn.layers.rnn import _dispatch
+    from benchmarks.peers.birnn import BirnnBody
+
+    for case in cases.select(["same_kernel"]):
+        body = BirnnBody(cases.tiny(case))
+        x = torch.zeros(4, 5, cases.tiny(case).features)
+        chosen = []
+        original = _dispatch.kernel_for
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(_dispatch, "kernel_for", lambda *a, **k: chosen.append(original(*a, **k)) or chosen[-1])
+            with torch.no_grad():
+                body(x, None)
+            assert chosen == ["fused", "fused"]
+            chosen.clear()
+            body(x, None)
+            assert chosen == (["scan", "scan"] if _dispatch._native.available() else ["fused", "fused"])

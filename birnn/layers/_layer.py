@@ -179,7 +179,8 @@ class Layer(nn.Module):
 
     @property
     def torch_dtype(self) -> torch.dtype:
-        return _DTYPES.get(self.dtype, torch.float32)
+        param = _first_parameter(self)
+        return param.dtype if param is not None else _DTYPES.get(self._dtype, torch.float32)
 
     # ----------------------------------------------------------------- weights
     def add_weight(
@@ -317,11 +318,13 @@ class Layer(nn.Module):
             return type(x)(self._to_tensor(item) for item in x)
         if isinstance(x, np.ndarray) or (isinstance(x, (float, int)) and not isinstance(x, bool)):
             x = torch.as_tensor(x)
-        if isinstance(x, Tensor) and x.is_floating_point() and x.dtype != self.torch_dtype:
-            mask = getattr(x, "_keras_mask", None)
-            x = x.to(self.torch_dtype)
-            if mask is not None:
-                x._keras_mask = mask
+        if isinstance(x, Tensor) and x.is_floating_point():
+            dtype = self.torch_dtype
+            if x.dtype != dtype:
+                mask = getattr(x, "_keras_mask", None)
+                x = x.to(dtype)
+                if mask is not None:
+                    x._keras_mask = mask
         return x
 
     def _check_inputs(self, inputs: Any) -> None:
