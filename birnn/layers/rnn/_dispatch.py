@@ -504,7 +504,7 @@ def _run_stacked(views: list[CellView], call: Call, aligned: bool, paired: bool)
     return last, sequences, finals
 
 
-SPLIT_WORK = 128
+SPLIT_WORK = 384
 """A lone direction's batch is split into two halves from this many rows times steps on (``_splits_batch``)."""
 
 
@@ -513,8 +513,10 @@ def _splits_batch(layer: RNN, call: Call) -> bool:
     recurrence's rows are independent), each on the one-core tiled product, instead of one loop whose per-step
     product is MKL's on both cores: a training step of 64 rows, 100 steps and 128 units takes 0.77x the time
     (LSTM; GRU 0.81x, 0.60-0.82x from 2 to 256 rows), GRU inference 0.65-0.83x. Not with one thread, for less
-    work than ``SPLIT_WORK`` (handing a half to the other thread costs more than it saves: 1.2x at 2 rows of
-    20 steps), or without the compiled loops (two Python-driven loops take turns on the GIL). Dropout masks
+    work than ``SPLIT_WORK`` (handing a half to the other thread costs ~0.4 ms; the lone job runs on one core
+    instead, ``_scan._on_threads``: 0.85x the split's time at 2 rows of 100 steps or 8 rows of 20, LSTM
+    training, GRU 0.75x; about even at 4 rows of 100, where the split starts; 1.4x at 8 rows of 100), or
+    without the compiled loops (two Python-driven loops take turns on the GIL). Dropout masks
     are drawn for the whole batch first, as the loop draws them, and each half takes its rows."""
     rows, steps = call.sequences.shape[:2]
     return (

@@ -38,7 +38,7 @@ from torch import Tensor
 from ... import _gemm, activations
 from ..._autograd import keeps_graph
 from . import _native
-from ._concurrent import in_parallel
+from ._concurrent import in_parallel, one_thread
 from ._packing import every_row_runs
 
 __all__ = ["DERIVATIVES", "Job", "scan", "lstm_scan", "gru_scan", "simple_scan"]
@@ -646,6 +646,23 @@ def _summed_input_grad(parts: list[tuple[Tensor, Tensor]], like: Tensor) -> Tens
     return out.view_as(like)
 
 
+ONE_THREAD_ROWS = 16
+"""A lone job whose widest step has at most this many rows runs on one OpenMP thread (``_on_threads``)."""
+
+
+def _on_threads(jobs: list[Job], tasks: list[Callable[[], object]]) -> list[object]:
+    """Run one task per job: two jobs on two threads (``in_parallel``); a lone job with few rows per step on one
+    OpenMP thread, so its compiled loop takes the one-core tiled product instead of a two-thread at::mm per step
+    that cannot split a few rows (a lone direction with more work is split in two jobs, ``_dispatch``). One row of
+    100 steps trains in 0.71x the time (LSTM, 128 units; GRU 0.54x, its inference 0.54x), 4 rows of 20 steps
+    0.68x (GRU 0.72x), 16 rows of 5 steps 0.75x (GRU 0.98x); GRU at 32 rows of 3 steps 1.03x, 100 rows of one
+    step 1.06x."""
+    if len(jobs) == 1 and max(jobs[0].batch_sizes, default=0) <= ONE_THREAD_ROWS:
+        with one_thread():
+            return [tasks[0]()]
+    return in_parallel(tasks)
+
+
 class _Scan(torch.autograd.Function):
     @staticmethod
     def forward(ctx, jobs, joint, saves, *tensors):  # type: ignore[override]
@@ -654,7 +671,7 @@ class _Scan(torch.autograd.Function):
         widths = [group[1].shape[1] for group in groups]
         both = groups[0][1].new_empty(sum(jobs[0].batch_sizes), sum(widths)) if joint else None
         blocks = both.split(widths, dim=1) if joint else [None] * len(jobs)
-        results = in_parallel([
+        results = _on_threads(jobs, [
             functools.partial(_run_forward, job, group, block, saves)
             for job, group, block in zip(jobs, groups, blocks)
         ])
@@ -676,7 +693,7 @@ class _Scan(torch.autograd.Function):
         last_use = not keeps_graph()  # no second backward can come: saved buffers may be reused, then freed
         wants = _split(ctx.needs_input_grad[3:], [job.arity for job in ctx.jobs])
         one_input = _one_input(ctx.jobs, ctx.saved, wants)
-        results = in_parallel([
+        results = _on_threads(ctx.jobs, [
             functools.partial(_run_backward, job, saved, group, job_wants, last_use, not one_input)
             for job, saved, group, job_wants in zip(ctx.jobs, ctx.saved, groups, wants)
         ])

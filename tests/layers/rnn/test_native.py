@@ -253,19 +253,26 @@ def test_both_kernels_gradients_take_one_pass_where_they_share_it(kind, passes, 
     calls = []
     real = _scan._gemm.transposed_matmul
     monkeypatch.setattr(_scan._gemm, "transposed_matmul", lambda *a, **k: calls.append(a[0]) or real(*a, **k))
-    _run_projecting(kind, [3, 3, 3], 3, False, 5, True, True)
+    with _native.use_tiled(False):  # the tiled LSTM loop takes its gradient along instead (the test below)
+        _run_projecting(kind, [3, 3, 3], 3, False, 5, True, True)
     assert len(calls) == passes
     if passes == 1:
         assert [len(pieces) for pieces in calls[0]] == [1, 2]  # x; h0 and the states shifted by one block
 
 
-@pytest.mark.parametrize("sizes, rows, reverse", SIZES, ids=["ragged", "full", "one_step", "empty", "reversed"])
+LONG_SIZES = [  # few rows over many steps: the weight gradient is added every 32 rows or more, not every 2 steps
+    ([3] * 20 + [2] * 30 + [1] * 25, 3, False), ([1] * 70, 1, True),
+]
+
+
+@pytest.mark.parametrize("sizes, rows, reverse", SIZES + LONG_SIZES,
+                         ids=["ragged", "full", "one_step", "empty", "reversed", "long_ragged", "long_reversed"])
 @pytest.mark.parametrize("extra_step", [False, True])
 def test_the_tiled_lstm_loop_takes_its_kernels_gradient_along(sizes, rows, reverse, extra_step, monkeypatch):
     """On the tiled product the LSTM's backward loop adds [x | h_prev]^T dz (both kernels' gradient and the
-    bias's) every two steps right behind itself, while those rows are in cache: no separate pass
-    (``transposed_matmul`` is not called), the Python loops' results for every layout, with one step more
-    (an odd and an even number of steps)."""
+    bias's) right behind itself every two steps, or as many as make 32 rows, while those rows are in cache: no
+    separate pass (``transposed_matmul`` is not called), the Python loops' results for every layout, with one
+    step more (an odd and an even number of steps)."""
     if not _native.tiled_available():
         pytest.skip("this CPU or build has no tiled product (it needs AVX-512)")
     sizes = sizes + sizes[-1:] if extra_step and sizes and not reverse else sizes
@@ -371,3 +378,23 @@ def test_lstm_forward_without_saved_gates_gives_the_same_states(sizes, rows, rev
     torch.testing.assert_close(hs, kept[0], atol=0, rtol=0)
     torch.testing.assert_close(cs, kept[1], atol=0, rtol=0)
     assert kept[2].shape == (sum(sizes), 4 * units) and scratch.shape == (4, 4 * units)
+
+
+def test_a_lone_job_with_few_rows_runs_on_one_thread(monkeypatch):
+    """A lone job with at most ``ONE_THREAD_ROWS`` rows per step runs forward and backward on one OpenMP thread
+    (its compiled loop then takes the one-core tiled product); with more rows it keeps the caller's threads."""
+    from birnn.layers.rnn import _concurrent
+
+    threads = torch.get_num_threads()
+    if _concurrent._openmp() is None or threads < 2:
+        pytest.skip("needs PyTorch's OpenMP runtime and two threads")
+    seen = []
+    for name in ("_run_forward", "_run_backward"):
+        real = getattr(_scan, name)
+        monkeypatch.setattr(_scan, name, lambda *a, _real=real, _name=name, **k:
+                            seen.append((_name, torch.get_num_threads())) or _real(*a, **k))
+    for rows, expected in ((1, 1), (_scan.ONE_THREAD_ROWS, 1), (_scan.ONE_THREAD_ROWS + 1, threads)):
+        seen.clear()
+        _run_projecting("gru", [rows] * 3, rows, False, 5, True, True)
+        assert seen == [("_run_forward", expected), ("_run_backward", expected)]
+    assert torch.get_num_threads() == threads
