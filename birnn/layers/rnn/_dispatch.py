@@ -28,7 +28,9 @@ Both directions of a ``Bidirectional`` run at the same time on two threads, forw
 (``_concurrent``), at inference too: on the CPU two one-directional kernel calls on one core each beat
 one bidirectional call on both (oneDNN parallelises each step's small product poorly: ~3 % in the
 benchmark's inference case, where the compiled loops, one per core, take ~0.95x the time of oneDNN's
-two calls). On a GPU, and while tracing, a standard pair at inference is one bidirectional PyTorch call.
+two calls). On a GPU, and while tracing, a standard pair is one bidirectional PyTorch call, training
+included; on a GPU also under a mask, over packed sequences (``run_packed_pair``: exact final states, an
+LSTM's cell state included).
 Two directions on the sequence kernels are one ``_scan`` call instead, whose two jobs run on the two
 threads: packing, unpacking and merging stay on the calling thread (on two threads their Python would
 take turns on the GIL: ~0.5 ms at each start of a layer), and the input gradient of a sequence both
@@ -59,7 +61,8 @@ from . import _native
 from ._concurrent import concurrently
 from ._cell import DropoutMasks, state_sizes
 from ._loop import run_loop
-from ._packing import Packing, every_row_runs, pack, pack_joint, unpack_joint, unpack_last, unpack_sequence
+from ._packing import (Packing, every_row_runs, mirrored, pack, pack_joint, packing_of, unpack_joint, unpack_last,
+                       unpack_sequence)
 from ._scan import DERIVATIVES, Job, _Layout, scan
 
 if TYPE_CHECKING:
@@ -235,13 +238,17 @@ def run_loop_kernel(layer: RNN, call: Call) -> Result:
 
 
 def _torch_kernel(name: str, x: Tensor, states: list[Tensor], params: list[Tensor], use_bias: bool,
-                  bidirectional: bool) -> tuple[Tensor, list[Tensor]]:
-    """One ``torch._VF`` recurrent call on batch-first ``x``; states stacked ``(directions, N, U)``."""
-    args = (params, use_bias, 1, 0.0, False, bidirectional, True)
+                  bidirectional: bool, batch_sizes: list[int] | None = None) -> tuple[Tensor, list[Tensor]]:
+    """One ``torch._VF`` recurrent call on batch-first ``x``, or on packed rows ``x`` ``(S, F)`` with their
+    ``batch_sizes`` (a ``PackedSequence``'s layout); states stacked ``(directions, N, U)``."""
+    if batch_sizes is None:
+        data, args = (x,), (params, use_bias, 1, 0.0, False, bidirectional, True)
+    else:
+        data, args = (x, torch.tensor(batch_sizes, dtype=torch.long)), (params, use_bias, 1, 0.0, False, bidirectional)
     if name == "lstm":
-        outputs, h, c = torch._VF.lstm(x, (states[0], states[1]), *args)
+        outputs, h, c = torch._VF.lstm(*data, (states[0], states[1]), *args)
         return outputs, [h, c]
-    outputs, h = getattr(torch._VF, name)(x, states[0], *args)
+    outputs, h = getattr(torch._VF, name)(*data, states[0], *args)
     return outputs, [h]
 
 
@@ -418,7 +425,12 @@ def run_scan(layers: list[RNN], calls: list[Call], aligned: bool = False, concat
         layer.return_sequences and packing.source is None for layer, (_, _, packing) in zip(layers, prepared)
     )
     outputs = scan([job for job, _, _ in prepared], [tensors for _, tensors, _ in prepared], joint)
-    packings = [p for _, _, p in prepared]
+    return _packed_results(layers, outputs, [p for _, _, p in prepared], aligned, concatenated)
+
+
+def _packed_results(layers: list[RNN], outputs: list[tuple[Tensor, ...]], packings: list[Packing], aligned: bool,
+                    concatenated: bool) -> list[Result]:
+    """Each direction's result from its packed ``(hs, *final_states)`` (states in packed row order)."""
     sequences: list[Tensor | None] = [None] * len(layers)
     if concatenated and len(layers) > 1 and all(  # masked: unpacked into the column blocks of one tensor
         layer.return_sequences and layer.zero_output_for_mask and p.source is not None
@@ -427,6 +439,37 @@ def run_scan(layers: list[RNN], calls: list[Call], aligned: bool = False, concat
         sequences = unpack_joint([out[0] for out in outputs], packings,
                                  [aligned and layer.go_backwards for layer in layers])
     return [_scan_result(layer, out, p, aligned, seq) for layer, out, p, seq in zip(layers, outputs, packings, sequences)]
+
+
+def run_packed_pair(layers: list[RNN], calls: list[Call], concatenated: bool = False) -> list[Result]:
+    """A standard pair under one mask as one bidirectional PyTorch kernel call (cuDNN's) over packed sequences.
+
+    Each row's valid steps are compacted (``_packing``), so the reverse direction starts at each row's last
+    valid step, as a ``go_backwards`` layer under the mask does; its outputs come back at the forward packing's
+    positions and are gathered into the backward one's (``mirrored``). The kernel's final states are each row's
+    own (an LSTM's cell state included, unlike ``run_fused_masked``'s length groups); fully masked rows stay out
+    of the call and keep their initial states. Sequences in input time order; ``concatenated``: see ``run_scan``.
+    """
+    forward, backward = layers
+    name, cell = _fused_name(forward), forward.cell
+    assert name is not None
+    call = calls[0]
+    packed, packing = pack(_dropped(forward, call), call.mask, False)
+    rows = packing.batch_sizes[0] if packing.batch_sizes else 0
+    if rows == 0:  # nothing runs; the sequence kernels keep the (all-zero) gradients connected
+        return run_scan(layers, calls, aligned=True, concatenated=concatenated)
+    states = [[s.index_select(0, packing.order) for s in c.states] for c in calls]  # sorted like the packed rows
+    params = [p for layer in layers for p in torch_parameters(layer.cell, "gru" if name == "gru" else "lstm")]
+    outputs, finals = _torch_kernel(name, packed, [torch.stack([f[:rows], b[:rows]]) for f, b in zip(*states)],
+                                    params, cell.use_bias, True, packing.batch_sizes)
+    u = cell.units
+    hs = [outputs[:, :u], outputs[:, u:].index_select(0, mirrored(packing))]
+    packings = [packing, packing_of(call.mask, True)]
+    per_direction = [
+        (hs[k], *(torch.cat([final[k], initial[rows:]]) for final, initial in zip(finals, states[k])))
+        for k in range(2)
+    ]
+    return _packed_results(layers, per_direction, packings, True, concatenated)
 
 
 def run(layer: RNN, call: Call, aligned: bool = False, paired: bool = False) -> Result:
@@ -557,6 +600,7 @@ def _fusable_pair(forward: RNN, backward: RNN, calls: list[Call]) -> bool:
     a, b = forward.cell, backward.cell
     return (
         type(a) is type(b)
+        and _fused_name(forward) is not None
         and _fused_name(forward) == _fused_name(backward)
         and a.units == b.units
         and a.use_bias == b.use_bias
@@ -567,14 +611,22 @@ def _fusable_pair(forward: RNN, backward: RNN, calls: list[Call]) -> bool:
 
 
 def _one_call(layers: list[RNN], calls: list[Call], tracing: bool) -> bool:
-    """A fusable pair runs as one bidirectional call: when traced (exporters see one node) and at inference
-    off the CPU (cuDNN); on the CPU the directions run concurrently, one core each (module docstring)."""
-    return tracing or (not _needs_grad(layers, calls) and calls[0].sequences.device.type != "cpu")
+    """A fusable pair runs as one bidirectional call: when traced (exporters see one node) and off the CPU
+    (cuDNN: one call for both directions, forward and backward, where two calls would queue on one stream);
+    on the CPU the directions run concurrently, one core each (module docstring)."""
+    return tracing or calls[0].sequences.device.type != "cpu"
 
 
-def _needs_grad(layers: list[RNN], calls: list[Call]) -> bool:
-    return torch.is_grad_enabled() and any(
-        t.requires_grad for layer, call in zip(layers, calls) for t in (call.sequences, *call.states, *layer.parameters())
+def _packed_pair(layers: list[RNN], calls: list[Call], kernels: list[str], tracing: bool) -> bool:
+    """A fusable pair under one mask runs as one packed bidirectional call (``run_packed_pair``): not while
+    tracing (packing reads the mask's values), not with recurrent dropout (PyTorch's kernels have none); an
+    LSTM's kernel choice may be ``"scan"`` for its cell state (``choose``), which the packed call computes."""
+    first, second = (call.mask for call in calls)
+    return (
+        not tracing
+        and first is not None and second is not None and (first is second or torch.equal(first, second))
+        and all(kernel in ("fused_masked", "scan") for kernel in kernels)
+        and not any(_recurrent_dropout(layer, call.training) for layer, call in zip(layers, calls))
     )
 
 
@@ -594,8 +646,8 @@ def _unique(tensors: list[Tensor]) -> list[Tensor]:
 def run_pair(forward: RNN, backward: RNN, calls: list[Call], concatenated: bool = False) -> list[Result]:
     """Both directions of a ``Bidirectional``, sequences in input time order.
 
-    Inference on a standard pair off the CPU (or while tracing) is one bidirectional PyTorch kernel call
-    (``_one_call``); two sequence-kernel directions are one ``run_scan`` call (its jobs run on two
+    A standard pair off the CPU (or while tracing) is one bidirectional PyTorch kernel call (``_one_call``), under a
+    mask too off the CPU (``run_packed_pair``); two sequence-kernel directions are one ``run_scan`` call (its jobs run on two
     threads, and input dropout is drawn on this thread, in order; ``concatenated``: see ``run_scan``);
     otherwise the two directions run concurrently on two threads, forward and backward
     (``_concurrent``), each on its own kernel, unless dropout draws random numbers (kept sequential to
@@ -604,8 +656,11 @@ def run_pair(forward: RNN, backward: RNN, calls: list[Call], concatenated: bool 
     layers = [forward, backward]
     kernels = [kernel_for(forward, calls[0], paired=True), kernel_for(backward, calls[1], paired=True)]
     tracing = torch.jit.is_tracing() or torch.compiler.is_compiling()
-    if kernels == ["fused", "fused"] and _fusable_pair(forward, backward, calls) and _one_call(layers, calls, tracing):
-        return run_fused(layers, calls, aligned=True)
+    if _fusable_pair(forward, backward, calls) and _one_call(layers, calls, tracing):
+        if kernels == ["fused", "fused"]:
+            return run_fused(layers, calls, aligned=True)
+        if _packed_pair(layers, calls, kernels, tracing):
+            return run_packed_pair(layers, calls, concatenated)
     if kernels == ["scan", "scan"]:  # one autograd call whose jobs run on two threads (``_scan.scan``)
         return run_scan(layers, calls, aligned=True, concatenated=concatenated)
     if tracing or _draws_random_numbers(layers, calls):

@@ -22,7 +22,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-__all__ = ["Packing", "every_row_runs", "pack", "pack_joint", "unpack_sequence", "unpack_last", "unpack_joint"]
+__all__ = ["Packing", "every_row_runs", "mirrored", "pack", "pack_joint", "packing_of", "unpack_sequence", "unpack_last",
+           "unpack_joint"]
 
 
 def every_row_runs(batch_sizes: list[int], rows: int) -> bool:
@@ -57,6 +58,11 @@ class Packing:
     blocks_reversed: bool = False
 
 
+def packing_of(mask: Tensor, go_backwards: bool) -> Packing:
+    """The ``Packing`` that ``pack`` makes of ``mask``, without packing any inputs."""
+    return _plan(mask, go_backwards)[0]
+
+
 def pack(inputs: Tensor, mask: Tensor | None, go_backwards: bool) -> tuple[Tensor, Packing]:
     """``(N, T, F)`` inputs -> packed ``(S, F)`` rows and the ``Packing`` that describes them.
 
@@ -75,6 +81,25 @@ def pack(inputs: Tensor, mask: Tensor | None, go_backwards: bool) -> tuple[Tenso
         return packed, Packing([n] * steps, order, order, None, lengths, None, steps, blocks_reversed=go_backwards)
     packing, read = _plan(mask, go_backwards)
     return inputs.reshape(n * steps, *inputs.shape[2:]).index_select(0, read), packing
+
+
+def mirrored(p: Packing) -> Tensor:
+    """``(S,)``: for each packed row of the other direction's packing of the same mask (the same batch sizes and
+    row order, steps counted from each row's other end), the index of that same step in ``p`` (masked ``p``).
+    A bidirectional kernel over ``p``'s rows returns its reverse direction's outputs at ``p``'s positions; this
+    gathers them into the ``go_backwards`` packing's. Its own inverse.
+
+    Example:
+        >>> mask = torch.tensor([[True, True, False], [True, True, True]])
+        >>> mirrored(pack(torch.zeros(2, 3, 1), mask, False)[1]).tolist()  # rows of 2 and 3 valid steps, longest first
+        [4, 3, 2, 1, 0]
+    """
+    device = p.order.device
+    sizes = torch.tensor(p.batch_sizes, device=device, dtype=torch.long)
+    offsets = sizes.cumsum(0) - sizes
+    step = torch.repeat_interleave(torch.arange(len(p.batch_sizes), device=device), sizes)
+    row = torch.arange(int(sizes.sum()), device=device) - offsets[step]  # sorted position of each packed row
+    return offsets[p.lengths[p.order][row] - 1 - step] + row
 
 
 def _plan(mask: Tensor, go_backwards: bool) -> tuple[Packing, Tensor]:

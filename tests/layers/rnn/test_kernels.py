@@ -3,6 +3,7 @@ outputs 1e-5, gradients 1e-4."""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 
 import pytest
@@ -376,20 +377,74 @@ def test_tracing_a_stack_of_cells_records_its_step_loop():
     assert not any("lstm" in node.kind() for node in traced.inlined_graph.nodes())
 
 
-def test_a_standard_pair_at_inference_is_one_call_off_the_cpu_and_when_traced():
+def test_a_standard_pair_is_one_call_off_the_cpu_and_when_traced():
     layers = [LSTM(U), LSTM(U, go_backwards=True)]
     for layer in layers:
         layer.build((N, T, F))
 
-    def calls(device: str) -> list:
+    def calls(device: str, mask: torch.Tensor | None = None) -> list:
         x = torch.empty(N, T, F, device=device)
-        return [_dispatch.Call(x, [], None, False, None)] * 2
+        return [_dispatch.Call(x, [], mask, False, None)] * 2
 
-    with torch.no_grad():
-        assert not _dispatch._one_call(layers, calls("cpu"), tracing=False)  # two cores, one direction each
-        assert _dispatch._one_call(layers, calls("meta"), tracing=False)  # stands in for a GPU: one cuDNN call
-        assert _dispatch._one_call(layers, calls("cpu"), tracing=True)
-    assert not _dispatch._one_call(layers, calls("meta"), tracing=False)  # weights need gradients
+    for grad in (False, True):  # training too: one cuDNN call, forward and backward
+        with torch.set_grad_enabled(grad):
+            assert not _dispatch._one_call(layers, calls("cpu"), tracing=False)  # two cores, one direction each
+            assert _dispatch._one_call(layers, calls("meta"), tracing=False)  # stands in for a GPU: one cuDNN call
+            assert _dispatch._one_call(layers, calls("cpu"), tracing=True)
+    mask = torch.ones(N, T, dtype=torch.bool)
+    packed = ["fused_masked", "fused_masked"]
+    assert _dispatch._packed_pair(layers, calls("cpu", mask), packed, tracing=False)
+    assert _dispatch._packed_pair(layers, calls("cpu", mask), ["scan", "fused_masked"], tracing=False)  # LSTM state
+    assert not _dispatch._packed_pair(layers, calls("cpu", mask), packed, tracing=True)
+    assert not _dispatch._packed_pair(layers, calls("cpu"), packed, tracing=False)
+    other = [calls("cpu", mask)[0], calls("cpu", mask.clone().fill_(False))[0]]
+    assert not _dispatch._packed_pair(layers, other, packed, tracing=False)  # two different masks
+    assert not _dispatch._packed_pair(layers, calls("cpu", mask), ["loop", "fused_masked"], tracing=False)
+    dropping = [LSTM(U, recurrent_dropout=0.5), LSTM(U, recurrent_dropout=0.5, go_backwards=True)]
+    assert not _dispatch._packed_pair(dropping, [dataclasses.replace(c, training=True) for c in calls("cpu", mask)],
+                                      packed, tracing=False)
+    relu = [LSTM(U, activation="relu"), LSTM(U, activation="relu", go_backwards=True)]
+    for layer in relu:
+        layer.build((N, T, F))
+    assert not _dispatch._fusable_pair(*relu, calls("cpu"))  # no PyTorch kernel for either direction
+
+
+@pytest.mark.parametrize("mask_name", ["right", "left", "holes", "all_masked"])
+@pytest.mark.parametrize("cls, kwargs", [(LSTM, {}), (GRU, {}), (SimpleRNN, {}), (SimpleRNN, {"activation": "relu"})],
+                         ids=str)
+@pytest.mark.parametrize("return_sequences, merge_mode, stateful", [(True, "concat", False), (True, "sum", True),
+                                                                    (False, None, False)])
+def test_a_masked_pair_off_the_cpu_is_one_packed_call_with_the_loops_results(monkeypatch, cls, kwargs, mask_name,
+                                                                             return_sequences, merge_mode, stateful):
+    """Off the CPU a standard pair under a mask is one bidirectional kernel call over packed sequences (the CPU
+    stands in here, sent down that path): outputs, final states (an LSTM's cell state included), the states a
+    stateful pair keeps and every gradient are the step loop's, for left padding, holes and fully masked rows."""
+    from birnn.layers import Bidirectional
+
+    monkeypatch.setattr(_dispatch, "_one_call", lambda layers, calls, tracing: True)
+    taken = []
+    real = _dispatch.run_packed_pair
+    monkeypatch.setattr(_dispatch, "run_packed_pair", lambda *a, **k: taken.append(len(a[0])) or real(*a, **k))
+    flags = {"return_sequences": return_sequences, "return_state": True, "stateful": stateful}
+    bi = Bidirectional(cls(U, **kwargs, **flags), merge_mode=merge_mode)
+    reference = Bidirectional.from_config({**bi.get_config(), "name": "reference"})
+    for layer in (bi, reference):
+        layer.build((N, T, F))
+    reference.set_weights(bi.get_weights())
+    reference.forward_layer.use_cudnn = reference.backward_layer.use_cudnn = False
+    mask = torch.tensor(MASKS[mask_name], dtype=torch.bool)
+    states = 2 if cls is LSTM else 1
+    for call in range(2 if stateful else 1):  # a stateful pair's second call starts from the kept states
+        x = torch.randn(N, T, F, requires_grad=True)
+        init = [] if stateful else [torch.randn(N, U, requires_grad=True) for _ in range(2 * states)]
+        got, grads = _outputs_and_grads(bi, x, mask, init)
+        want, ref_grads = _outputs_and_grads(reference, x, mask, init)
+        assert len(got) == len(want) == (2 if merge_mode is None else 1) + 2 * states
+        for a, b in zip(got, want):
+            torch.testing.assert_close(a, b, atol=1e-5, rtol=0)
+        for a, b in zip(grads, ref_grads):
+            torch.testing.assert_close(a, b, atol=1e-4, rtol=0)
+    assert taken == [2] * (2 if stateful else 1)
 
 
 def test_inference_weight_cache_follows_weight_updates():
@@ -783,3 +838,29 @@ def test_stacked_cells_keep_the_step_loop_where_a_cell_needs_it():
     assert views([LSTMCell(U, dropout=0.5), GRUCell(3)], training=True) is None
     assert views([LSTMCell(U, dropout=0.5), GRUCell(3)], training=False) is not None
     assert views([LSTMCell(U, activation=torch.nn.functional.gelu), GRUCell(3)]) is None
+
+
+@pytest.mark.parametrize("cls", [LSTM, GRU, SimpleRNN])
+def test_an_unmasked_pair_off_the_cpu_trains_in_one_bidirectional_call(monkeypatch, cls):
+    """Off the CPU (the CPU standing in, on PyTorch's kernels) a standard pair trains through one bidirectional
+    kernel call: the step loop's outputs, states and gradients, initial states split half and half."""
+    from birnn.layers import Bidirectional
+
+    monkeypatch.setattr(_dispatch, "_one_call", lambda layers, calls, tracing: True)
+    taken = _record(monkeypatch)
+    bi = Bidirectional(cls(U, return_sequences=True, return_state=True))
+    reference = Bidirectional.from_config({**bi.get_config(), "name": "reference"})
+    for layer in (bi, reference):
+        layer.build((N, T, F))
+    reference.set_weights(bi.get_weights())
+    reference.forward_layer.use_cudnn = reference.backward_layer.use_cudnn = False
+    x = torch.randn(N, T, F, requires_grad=True)
+    init = [torch.randn(N, U, requires_grad=True) for _ in range(4 if cls is LSTM else 2)]
+    with _native.use_native(False):
+        got, grads = _outputs_and_grads(bi, x, None, init)
+    want, ref_grads = _outputs_and_grads(reference, x, None, init)
+    assert taken == [("fused", 2)]
+    for a, b in zip(got, want):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=0)
+    for a, b in zip(grads, ref_grads):
+        torch.testing.assert_close(a, b, atol=1e-4, rtol=0)
