@@ -19,18 +19,20 @@ Three implementations compute the same thing (tests hold them to 1e-5 / 1e-4 of 
   and masked steps, ``benchmarks/``), and at inference for GRU and SimpleRNN (PyTorch has no oneDNN
   kernel for them) and for each LSTM direction of a pair (one core each either way).
 
-* ``"fused_masked"``: the same kernels under a mask of any pattern: valid steps compacted, rows
+* ``"fused_masked"``: the same kernels under a mask of any pattern on the CPU: valid steps compacted, rows
   grouped by length, each group run for its own length (``run_fused_masked``). Not for an LSTM whose
   final cell state is returned or kept (the kernel's per-row cell state at each row's end is not
   observable); those use ``"scan"``.
+* ``"fused_packed"``: the same kernels under a mask off the CPU (cuDNN), over packed sequences
+  (``run_fused_packed``): one call, exact final states for every cell, a ``Bidirectional`` pair in one
+  bidirectional call.
 
 Both directions of a ``Bidirectional`` run at the same time on two threads, forward and backward
 (``_concurrent``), at inference too: on the CPU two one-directional kernel calls on one core each beat
 one bidirectional call on both (oneDNN parallelises each step's small product poorly: ~3 % in the
 benchmark's inference case, where the compiled loops, one per core, take ~0.95x the time of oneDNN's
 two calls). On a GPU, and while tracing, a standard pair is one bidirectional PyTorch call, training
-included; on a GPU also under a mask, over packed sequences (``run_packed_pair``: exact final states, an
-LSTM's cell state included).
+included; on a GPU also under a mask, over packed sequences (``run_fused_packed``).
 Two directions on the sequence kernels are one ``_scan`` call instead, whose two jobs run on the two
 threads: packing, unpacking and merging stay on the calling thread (on two threads their Python would
 take turns on the GIL: ~0.5 ms at each start of a layer), and the input gradient of a sequence both
@@ -138,9 +140,18 @@ def choose(layer: RNN, *, mask: Tensor | None, training: bool, constants: Any, i
     if fused is not None and not _compiled_wins(kind, inputs, paired) and not _recurrent_dropout(layer, training):
         if mask is None:
             return "fused"
+        if _packed_device(inputs):
+            return "fused_packed"
         if kind != "lstm" or not (layer.return_state or layer.stateful):
             return "fused_masked"
     return "scan"
+
+
+def _packed_device(inputs: Tensor) -> bool:
+    """PyTorch's kernels run packed sequences well here (cuDNN), so masked calls take ``"fused_packed"``. Not on
+    the CPU, where its packed path (no oneDNN) is slower than four length groups on oneDNN's kernel: 12.1 vs
+    8.0 ms at inference, 60.9 vs 31.1 training, for the benchmark's masked layer (64 rows, lengths 10..100)."""
+    return inputs.device.type != "cpu"
 
 
 def _recurrent_dropout(layer: RNN, training: bool) -> bool:
@@ -441,35 +452,38 @@ def _packed_results(layers: list[RNN], outputs: list[tuple[Tensor, ...]], packin
     return [_scan_result(layer, out, p, aligned, seq) for layer, out, p, seq in zip(layers, outputs, packings, sequences)]
 
 
-def run_packed_pair(layers: list[RNN], calls: list[Call], concatenated: bool = False) -> list[Result]:
-    """A standard pair under one mask as one bidirectional PyTorch kernel call (cuDNN's) over packed sequences.
+def run_fused_packed(layers: list[RNN], calls: list[Call], aligned: bool = False,
+                     concatenated: bool = False) -> list[Result]:
+    """PyTorch's kernel under a mask of any pattern, over packed sequences (cuDNN's way; ``_packed_device``): one
+    direction, or a standard pair under one mask in one bidirectional call.
 
-    Each row's valid steps are compacted (``_packing``), so the reverse direction starts at each row's last
-    valid step, as a ``go_backwards`` layer under the mask does; its outputs come back at the forward packing's
-    positions and are gathered into the backward one's (``mirrored``). The kernel's final states are each row's
-    own (an LSTM's cell state included, unlike ``run_fused_masked``'s length groups); fully masked rows stay out
-    of the call and keep their initial states. Sequences in input time order; ``concatenated``: see ``run_scan``.
+    Each row's valid steps are compacted in processing order (``_packing``), so padded steps cost nothing and
+    the kernel's final states are each row's own, an LSTM's cell state included (``run_fused_masked``'s length
+    groups cannot give it); fully masked rows stay out of the call and keep their initial states. A pair's
+    rows are packed in input time order: the reverse direction starts at each row's last valid step, as a
+    ``go_backwards`` layer under the mask does, and its outputs, which come back at those positions, are
+    gathered into the ``go_backwards`` packing (``mirrored``). ``aligned``, ``concatenated``: see ``run_scan``.
     """
-    forward, backward = layers
-    name, cell = _fused_name(forward), forward.cell
+    first, call = layers[0], calls[0]
+    name, cell = _fused_name(first), first.cell
     assert name is not None
-    call = calls[0]
-    packed, packing = pack(_dropped(forward, call), call.mask, False)
+    pair = len(layers) == 2
+    packed, packing = pack(_dropped(first, call), call.mask, first.go_backwards)
     rows = packing.batch_sizes[0] if packing.batch_sizes else 0
     if rows == 0:  # nothing runs; the sequence kernels keep the (all-zero) gradients connected
-        return run_scan(layers, calls, aligned=True, concatenated=concatenated)
+        return run_scan(layers, calls, aligned, concatenated)
     states = [[s.index_select(0, packing.order) for s in c.states] for c in calls]  # sorted like the packed rows
     params = [p for layer in layers for p in torch_parameters(layer.cell, "gru" if name == "gru" else "lstm")]
-    outputs, finals = _torch_kernel(name, packed, [torch.stack([f[:rows], b[:rows]]) for f, b in zip(*states)],
-                                    params, cell.use_bias, True, packing.batch_sizes)
+    running = [torch.stack([direction[k][:rows] for direction in states]) for k in range(len(states[0]))]
+    outputs, finals = _torch_kernel(name, packed, running, params, cell.use_bias, pair, packing.batch_sizes)
     u = cell.units
-    hs = [outputs[:, :u], outputs[:, u:].index_select(0, mirrored(packing))]
-    packings = [packing, packing_of(call.mask, True)]
+    hs = [outputs[:, :u], outputs[:, u:].index_select(0, mirrored(packing))] if pair else [outputs]
+    packings = [packing, packing_of(call.mask, True)] if pair else [packing]
     per_direction = [
         (hs[k], *(torch.cat([final[k], initial[rows:]]) for final, initial in zip(finals, states[k])))
-        for k in range(2)
+        for k in range(len(layers))
     ]
-    return _packed_results(layers, per_direction, packings, True, concatenated)
+    return _packed_results(layers, per_direction, packings, aligned, concatenated)
 
 
 def run(layer: RNN, call: Call, aligned: bool = False, paired: bool = False) -> Result:
@@ -490,7 +504,8 @@ def run(layer: RNN, call: Call, aligned: bool = False, paired: bool = False) -> 
         if aligned and layer.go_backwards and sequence is not None:
             sequence = sequence.flip(1)
         return last, sequence, final
-    runner = {"fused": run_fused, "fused_masked": run_fused_masked, "scan": run_scan}[kernel]
+    runner = {"fused": run_fused, "fused_masked": run_fused_masked, "fused_packed": run_fused_packed,
+              "scan": run_scan}[kernel]
     return runner([layer], [call], aligned)[0]
 
 
@@ -617,17 +632,9 @@ def _one_call(layers: list[RNN], calls: list[Call], tracing: bool) -> bool:
     return tracing or calls[0].sequences.device.type != "cpu"
 
 
-def _packed_pair(layers: list[RNN], calls: list[Call], kernels: list[str], tracing: bool) -> bool:
-    """A fusable pair under one mask runs as one packed bidirectional call (``run_packed_pair``): not while
-    tracing (packing reads the mask's values), not with recurrent dropout (PyTorch's kernels have none); an
-    LSTM's kernel choice may be ``"scan"`` for its cell state (``choose``), which the packed call computes."""
+def _same_mask(calls: list[Call]) -> bool:
     first, second = (call.mask for call in calls)
-    return (
-        not tracing
-        and first is not None and second is not None and (first is second or torch.equal(first, second))
-        and all(kernel in ("fused_masked", "scan") for kernel in kernels)
-        and not any(_recurrent_dropout(layer, call.training) for layer, call in zip(layers, calls))
-    )
+    return first is second or (first is not None and second is not None and torch.equal(first, second))
 
 
 def _draws_random_numbers(layers: list[RNN], calls: list[Call]) -> bool:
@@ -647,7 +654,7 @@ def run_pair(forward: RNN, backward: RNN, calls: list[Call], concatenated: bool 
     """Both directions of a ``Bidirectional``, sequences in input time order.
 
     A standard pair off the CPU (or while tracing) is one bidirectional PyTorch kernel call (``_one_call``), under a
-    mask too off the CPU (``run_packed_pair``); two sequence-kernel directions are one ``run_scan`` call (its jobs run on two
+    mask too off the CPU (``run_fused_packed``); two sequence-kernel directions are one ``run_scan`` call (its jobs run on two
     threads, and input dropout is drawn on this thread, in order; ``concatenated``: see ``run_scan``);
     otherwise the two directions run concurrently on two threads, forward and backward
     (``_concurrent``), each on its own kernel, unless dropout draws random numbers (kept sequential to
@@ -659,8 +666,8 @@ def run_pair(forward: RNN, backward: RNN, calls: list[Call], concatenated: bool 
     if _fusable_pair(forward, backward, calls) and _one_call(layers, calls, tracing):
         if kernels == ["fused", "fused"]:
             return run_fused(layers, calls, aligned=True)
-        if _packed_pair(layers, calls, kernels, tracing):
-            return run_packed_pair(layers, calls, concatenated)
+        if kernels == ["fused_packed", "fused_packed"] and _same_mask(calls):
+            return run_fused_packed(layers, calls, aligned=True, concatenated=concatenated)
     if kernels == ["scan", "scan"]:  # one autograd call whose jobs run on two threads (``_scan.scan``)
         return run_scan(layers, calls, aligned=True, concatenated=concatenated)
     if tracing or _draws_random_numbers(layers, calls):

@@ -392,17 +392,17 @@ def test_a_standard_pair_is_one_call_off_the_cpu_and_when_traced():
             assert _dispatch._one_call(layers, calls("meta"), tracing=False)  # stands in for a GPU: one cuDNN call
             assert _dispatch._one_call(layers, calls("cpu"), tracing=True)
     mask = torch.ones(N, T, dtype=torch.bool)
-    packed = ["fused_masked", "fused_masked"]
-    assert _dispatch._packed_pair(layers, calls("cpu", mask), packed, tracing=False)
-    assert _dispatch._packed_pair(layers, calls("cpu", mask), ["scan", "fused_masked"], tracing=False)  # LSTM state
-    assert not _dispatch._packed_pair(layers, calls("cpu", mask), packed, tracing=True)
-    assert not _dispatch._packed_pair(layers, calls("cpu"), packed, tracing=False)
-    other = [calls("cpu", mask)[0], calls("cpu", mask.clone().fill_(False))[0]]
-    assert not _dispatch._packed_pair(layers, other, packed, tracing=False)  # two different masks
-    assert not _dispatch._packed_pair(layers, calls("cpu", mask), ["loop", "fused_masked"], tracing=False)
-    dropping = [LSTM(U, recurrent_dropout=0.5), LSTM(U, recurrent_dropout=0.5, go_backwards=True)]
-    assert not _dispatch._packed_pair(dropping, [dataclasses.replace(c, training=True) for c in calls("cpu", mask)],
-                                      packed, tracing=False)
+    assert _dispatch._same_mask(calls("cpu", mask)) and _dispatch._same_mask(calls("cpu"))
+    assert not _dispatch._same_mask([calls("cpu", mask)[0], calls("cpu", mask.clone().fill_(False))[0]])
+    assert not _dispatch._same_mask([calls("cpu", mask)[0], calls("cpu")[0]])
+    x = torch.empty(N, T, F, device="meta")  # stands in for a GPU: masked calls run packed sequences there
+    masked = {"mask": mask.to("meta"), "training": False, "constants": None, "inputs": x}
+    assert [_dispatch.choose(layer, **masked, paired=True) for layer in layers] == ["fused_packed"] * 2
+    lstm_state = LSTM(U, return_state=True)  # the packed call gives its cell state too
+    assert _dispatch.choose(lstm_state, **masked) == "fused_packed"
+    assert _dispatch.choose(lstm_state, **{**masked, "mask": mask, "inputs": torch.empty(N, T, F)}) == "scan"
+    dropping = LSTM(U, recurrent_dropout=0.5)
+    assert _dispatch.choose(dropping, **{**masked, "training": True}) == "scan"  # PyTorch's kernels have no such mask
     relu = [LSTM(U, activation="relu"), LSTM(U, activation="relu", go_backwards=True)]
     for layer in relu:
         layer.build((N, T, F))
@@ -422,9 +422,11 @@ def test_a_masked_pair_off_the_cpu_is_one_packed_call_with_the_loops_results(mon
     from birnn.layers import Bidirectional
 
     monkeypatch.setattr(_dispatch, "_one_call", lambda layers, calls, tracing: True)
+    monkeypatch.setattr(_dispatch, "_packed_device", lambda inputs: True)
+    monkeypatch.setattr(_dispatch, "_compiled_wins", lambda kind, inputs, paired: False)
     taken = []
-    real = _dispatch.run_packed_pair
-    monkeypatch.setattr(_dispatch, "run_packed_pair", lambda *a, **k: taken.append(len(a[0])) or real(*a, **k))
+    real = _dispatch.run_fused_packed
+    monkeypatch.setattr(_dispatch, "run_fused_packed", lambda *a, **k: taken.append(len(a[0])) or real(*a, **k))
     flags = {"return_sequences": return_sequences, "return_state": True, "stateful": stateful}
     bi = Bidirectional(cls(U, **kwargs, **flags), merge_mode=merge_mode)
     reference = Bidirectional.from_config({**bi.get_config(), "name": "reference"})
@@ -860,6 +862,35 @@ def test_an_unmasked_pair_off_the_cpu_trains_in_one_bidirectional_call(monkeypat
         got, grads = _outputs_and_grads(bi, x, None, init)
     want, ref_grads = _outputs_and_grads(reference, x, None, init)
     assert taken == [("fused", 2)]
+    for a, b in zip(got, want):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=0)
+    for a, b in zip(grads, ref_grads):
+        torch.testing.assert_close(a, b, atol=1e-4, rtol=0)
+
+
+
+@pytest.mark.parametrize("mask_name", ["right", "left", "holes", "all_masked"])
+@pytest.mark.parametrize("cls", [LSTM, GRU, SimpleRNN])
+@pytest.mark.parametrize("go_backwards, return_sequences, zero_output_for_mask",
+                         [(False, True, False), (True, True, True), (True, False, False)])
+def test_a_masked_layer_off_the_cpu_runs_packed_sequences_with_the_loops_results(
+        monkeypatch, cls, mask_name, go_backwards, return_sequences, zero_output_for_mask):
+    """A lone masked layer off the CPU is one kernel call over its packed sequences (the CPU standing in): the
+    step loop's outputs (previous output or zero at masked steps), final states (an LSTM's cell state too) and
+    gradients, for either direction."""
+    monkeypatch.setattr(_dispatch, "_packed_device", lambda inputs: True)
+    monkeypatch.setattr(_dispatch, "_compiled_wins", lambda kind, inputs, paired: False)
+    taken = []
+    real = _dispatch.run_fused_packed
+    monkeypatch.setattr(_dispatch, "run_fused_packed", lambda *a, **k: taken.append(len(a[0])) or real(*a, **k))
+    fast, reference = _pair(cls, {}, go_backwards=go_backwards, return_sequences=return_sequences,
+                            zero_output_for_mask=zero_output_for_mask)
+    x = torch.randn(N, T, F, requires_grad=True)
+    mask = torch.tensor(MASKS[mask_name], dtype=torch.bool)
+    init = [torch.randn(N, U, requires_grad=True) for _ in range(2 if cls is LSTM else 1)]
+    got, grads = _outputs_and_grads(fast, x, mask, init)
+    want, ref_grads = _outputs_and_grads(reference, x, mask, init)
+    assert taken == [1]
     for a, b in zip(got, want):
         torch.testing.assert_close(a, b, atol=1e-5, rtol=0)
     for a, b in zip(grads, ref_grads):
