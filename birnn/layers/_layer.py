@@ -347,7 +347,8 @@ class Layer(nn.Module):
             with torch.device(first.device if first is not None else "cpu"):
                 self.build(_shape_of(inputs))
             self.built = True
-        self._activity_losses = []
+        if self._activity_losses:  # a fresh list only when there is one to drop (nn.Module's setattr is slow)
+            self._activity_losses = []
         outputs = super().__call__(inputs, *args, **kwargs)
         if self.activity_regularizer is not None:
             for out in outputs if isinstance(outputs, (list, tuple)) else [outputs]:

@@ -50,11 +50,9 @@ falls back to the loop (tests assert on it).
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import functools
 import warnings
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -259,26 +257,22 @@ def _torch_kernel(name: str, x: Tensor, states: list[Tensor], params: list[Tenso
         data, args = (x,), (params, use_bias, 1, 0.0, False, bidirectional, True)
     else:
         data, args = (x, torch.tensor(batch_sizes, dtype=torch.long)), (params, use_bias, 1, 0.0, False, bidirectional)
-    with _compacted_weights(x):
-        if name == "lstm":
-            outputs, h, c = torch._VF.lstm(*data, (states[0], states[1]), *args)
-            return outputs, [h, c]
-        outputs, h = getattr(torch._VF, name)(*data, states[0], *args)
-        return outputs, [h]
-
-
-@contextlib.contextmanager
-def _compacted_weights(x: Tensor) -> Iterator[None]:
-    """cuDNN copies weights that are not views of one buffer into one on every call, and PyTorch warns about it
-    (it expects ``nn.RNNBase.flatten_parameters``). birnn's are converted from Keras's layout on every training
-    call anyway (``torch_parameters``), so the copy is expected here: the warning is not shown. Elsewhere a
-    no-op."""
     if x.device.type != "cuda":
-        yield
-        return
+        return _vf_call(name, data, states, args)
+    # cuDNN copies weights that are not views of one buffer into one on every call and PyTorch warns about it
+    # (it expects nn.RNNBase.flatten_parameters); birnn converts its Keras-layout weights on every training call
+    # anyway (torch_parameters), so the copy is expected here
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="RNN module weights are not part of single contiguous chunk")
-        yield
+        return _vf_call(name, data, states, args)
+
+
+def _vf_call(name: str, data: tuple[Tensor, ...], states: list[Tensor], args: tuple) -> tuple[Tensor, list[Tensor]]:
+    if name == "lstm":
+        outputs, h, c = torch._VF.lstm(*data, (states[0], states[1]), *args)
+        return outputs, [h, c]
+    outputs, h = getattr(torch._VF, name)(*data, states[0], *args)
+    return outputs, [h]
 
 
 def run_fused(layers: list[RNN], calls: list[Call], aligned: bool = False) -> list[Result]:
