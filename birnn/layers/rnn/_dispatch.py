@@ -128,8 +128,9 @@ def _fused_name(layer: RNN, kind: str | None = None) -> str | None:
 
 def choose(layer: RNN, *, mask: Tensor | None, training: bool, constants: Any, inputs: Tensor,
            paired: bool = False) -> str:
-    """``"fused"``, ``"scan"`` or ``"loop"`` for this call (see the module docstring). ``paired``: the call is
-    one direction of a ``Bidirectional`` pair, which runs on one core beside the other direction."""
+    """This call's kernel, ``"fused"``, ``"fused_masked"``, ``"fused_packed"``, ``"scan"`` or ``"loop"`` (see the
+    module docstring). ``paired``: the call is one direction of a ``Bidirectional`` pair, which runs on one core
+    beside the other direction."""
     kind = _cell_kind(layer)
     if _reason_for_loop(layer, kind, constants) is not None:
         return "loop"
