@@ -19,11 +19,11 @@ Three implementations compute the same thing (tests hold them to 1e-5 / 1e-4 of 
   and masked steps, ``benchmarks/``), and at inference for GRU and SimpleRNN (PyTorch has no oneDNN
   kernel for them) and for each LSTM direction of a pair (one core each either way).
 
-* ``"fused_masked"``: the same kernels under a mask of any pattern on the CPU: valid steps compacted, rows
+* ``"fused_masked"``: the same kernels under a mask of any pattern (off CUDA): valid steps compacted, rows
   grouped by length, each group run for its own length (``run_fused_masked``). Not for an LSTM whose
   final cell state is returned or kept (the kernel's per-row cell state at each row's end is not
   observable); those use ``"scan"``.
-* ``"fused_packed"``: the same kernels under a mask off the CPU (cuDNN), over packed sequences
+* ``"fused_packed"``: the same kernels under a mask on CUDA (cuDNN), over packed sequences
   (``run_fused_packed``): one call, exact final states for every cell, a ``Bidirectional`` pair in one
   bidirectional call.
 
@@ -152,8 +152,9 @@ def choose(layer: RNN, *, mask: Tensor | None, training: bool, constants: Any, i
 def _packed_device(inputs: Tensor) -> bool:
     """PyTorch's kernels run packed sequences well here (cuDNN), so masked calls take ``"fused_packed"``. Not on
     the CPU, where its packed path (no oneDNN) is slower than four length groups on oneDNN's kernel: 12.1 vs
-    8.0 ms at inference, 60.9 vs 31.1 training, for the benchmark's masked layer (64 rows, lengths 10..100)."""
-    return inputs.device.type != "cpu"
+    8.0 ms at inference, 60.9 vs 31.1 training, for the benchmark's masked layer (64 rows, lengths 10..100);
+    nor on other devices, whose packed-sequence support is untested here (they keep the length groups)."""
+    return inputs.device.type == "cuda"
 
 
 def _recurrent_dropout(layer: RNN, training: bool) -> bool:
@@ -667,7 +668,7 @@ def run_pair(forward: RNN, backward: RNN, calls: list[Call], concatenated: bool 
     """Both directions of a ``Bidirectional``, sequences in input time order.
 
     A standard pair off the CPU (or while tracing) is one bidirectional PyTorch kernel call (``_one_call``), under a
-    mask too off the CPU (``run_fused_packed``); two sequence-kernel directions are one ``run_scan`` call (its jobs run on two
+    mask too on CUDA (``run_fused_packed``); two sequence-kernel directions are one ``run_scan`` call (its jobs run on two
     threads, and input dropout is drawn on this thread, in order; ``concatenated``: see ``run_scan``);
     otherwise the two directions run concurrently on two threads, forward and backward
     (``_concurrent``), each on its own kernel, unless dropout draws random numbers (kept sequential to

@@ -377,7 +377,7 @@ def test_tracing_a_stack_of_cells_records_its_step_loop():
     assert not any("lstm" in node.kind() for node in traced.inlined_graph.nodes())
 
 
-def test_a_standard_pair_is_one_call_off_the_cpu_and_when_traced():
+def test_a_standard_pair_is_one_call_off_the_cpu_and_when_traced(monkeypatch):
     layers = [LSTM(U), LSTM(U, go_backwards=True)]
     for layer in layers:
         layer.build((N, T, F))
@@ -395,8 +395,11 @@ def test_a_standard_pair_is_one_call_off_the_cpu_and_when_traced():
     assert _dispatch._same_mask(calls("cpu", mask)) and _dispatch._same_mask(calls("cpu"))
     assert not _dispatch._same_mask([calls("cpu", mask)[0], calls("cpu", mask.clone().fill_(False))[0]])
     assert not _dispatch._same_mask([calls("cpu", mask)[0], calls("cpu")[0]])
-    x = torch.empty(N, T, F, device="meta")  # stands in for a GPU: masked calls run packed sequences there
+    x = torch.empty(N, T, F, device="meta")  # stands in for a GPU: masked calls run packed sequences on CUDA
+    assert not _dispatch._packed_device(x) and not _dispatch._packed_device(torch.empty(0))
     masked = {"mask": mask.to("meta"), "training": False, "constants": None, "inputs": x}
+    assert [_dispatch.choose(layer, **masked, paired=True) for layer in layers] == ["fused_masked"] * 2
+    monkeypatch.setattr(_dispatch, "_packed_device", lambda inputs: inputs.device.type == "meta")
     assert [_dispatch.choose(layer, **masked, paired=True) for layer in layers] == ["fused_packed"] * 2
     lstm_state = LSTM(U, return_state=True)  # the packed call gives its cell state too
     assert _dispatch.choose(lstm_state, **masked) == "fused_packed"
