@@ -47,6 +47,25 @@ def _outputs_and_grads(layer, x, mask, init, training=False):
     return outputs, torch.autograd.grad(loss, [x, *init, *layer.weights])
 
 
+def _loop_reference(bi):
+    """A copy of ``bi`` (a ``Bidirectional`` built for ``(N, T, F)``) with its weights, both directions on the step
+    loop."""
+    from birnn.layers import Bidirectional
+
+    reference = Bidirectional.from_config({**bi.get_config(), "name": "reference"})
+    reference.build((N, T, F))
+    reference.set_weights(bi.get_weights())
+    reference.forward_layer.use_cudnn = reference.backward_layer.use_cudnn = False
+    return reference
+
+
+def _assert_matches(got, want, grads, ref_grads):
+    for a, b in zip(got, want):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=0)
+    for a, b in zip(grads, ref_grads):
+        torch.testing.assert_close(a, b, atol=1e-4, rtol=0)
+
+
 @pytest.mark.parametrize("onednn, native", [(True, True), (True, False), (False, False)])
 @pytest.mark.parametrize(
     "layer, mask_name, return_sequences, go_backwards, zero_output_for_mask",
@@ -432,11 +451,8 @@ def test_a_masked_pair_off_the_cpu_is_one_packed_call_with_the_loops_results(mon
     monkeypatch.setattr(_dispatch, "run_fused_packed", lambda *a, **k: taken.append(len(a[0])) or real(*a, **k))
     flags = {"return_sequences": return_sequences, "return_state": True, "stateful": stateful}
     bi = Bidirectional(cls(U, **kwargs, **flags), merge_mode=merge_mode)
-    reference = Bidirectional.from_config({**bi.get_config(), "name": "reference"})
-    for layer in (bi, reference):
-        layer.build((N, T, F))
-    reference.set_weights(bi.get_weights())
-    reference.forward_layer.use_cudnn = reference.backward_layer.use_cudnn = False
+    bi.build((N, T, F))
+    reference = _loop_reference(bi)
     mask = torch.tensor(MASKS[mask_name], dtype=torch.bool)
     states = 2 if cls is LSTM else 1
     for call in range(2 if stateful else 1):  # a stateful pair's second call starts from the kept states
@@ -445,10 +461,7 @@ def test_a_masked_pair_off_the_cpu_is_one_packed_call_with_the_loops_results(mon
         got, grads = _outputs_and_grads(bi, x, mask, init)
         want, ref_grads = _outputs_and_grads(reference, x, mask, init)
         assert len(got) == len(want) == (2 if merge_mode is None else 1) + 2 * states
-        for a, b in zip(got, want):
-            torch.testing.assert_close(a, b, atol=1e-5, rtol=0)
-        for a, b in zip(grads, ref_grads):
-            torch.testing.assert_close(a, b, atol=1e-4, rtol=0)
+        _assert_matches(got, want, grads, ref_grads)
     assert taken == [2] * (2 if stateful else 1)
 
 
@@ -854,21 +867,15 @@ def test_an_unmasked_pair_off_the_cpu_trains_in_one_bidirectional_call(monkeypat
     monkeypatch.setattr(_dispatch, "_one_call", lambda layers, calls, tracing: True)
     taken = _record(monkeypatch)
     bi = Bidirectional(cls(U, return_sequences=True, return_state=True))
-    reference = Bidirectional.from_config({**bi.get_config(), "name": "reference"})
-    for layer in (bi, reference):
-        layer.build((N, T, F))
-    reference.set_weights(bi.get_weights())
-    reference.forward_layer.use_cudnn = reference.backward_layer.use_cudnn = False
+    bi.build((N, T, F))
+    reference = _loop_reference(bi)
     x = torch.randn(N, T, F, requires_grad=True)
     init = [torch.randn(N, U, requires_grad=True) for _ in range(4 if cls is LSTM else 2)]
     with _native.use_native(False):
         got, grads = _outputs_and_grads(bi, x, None, init)
-    want, ref_grads = _outputs_and_grads(reference, x, None, init)
     assert taken == [("fused", 2)]
-    for a, b in zip(got, want):
-        torch.testing.assert_close(a, b, atol=1e-5, rtol=0)
-    for a, b in zip(grads, ref_grads):
-        torch.testing.assert_close(a, b, atol=1e-4, rtol=0)
+    want, ref_grads = _outputs_and_grads(reference, x, None, init)
+    _assert_matches(got, want, grads, ref_grads)
 
 
 
@@ -892,9 +899,6 @@ def test_a_masked_layer_off_the_cpu_runs_packed_sequences_with_the_loops_results
     mask = torch.tensor(MASKS[mask_name], dtype=torch.bool)
     init = [torch.randn(N, U, requires_grad=True) for _ in range(2 if cls is LSTM else 1)]
     got, grads = _outputs_and_grads(fast, x, mask, init)
-    want, ref_grads = _outputs_and_grads(reference, x, mask, init)
     assert taken == [1]
-    for a, b in zip(got, want):
-        torch.testing.assert_close(a, b, atol=1e-5, rtol=0)
-    for a, b in zip(grads, ref_grads):
-        torch.testing.assert_close(a, b, atol=1e-4, rtol=0)
+    want, ref_grads = _outputs_and_grads(reference, x, mask, init)
+    _assert_matches(got, want, grads, ref_grads)
