@@ -627,10 +627,11 @@ def _joined(results: list[Result]) -> Result:
 def _fusable_pair(forward: RNN, backward: RNN, calls: list[Call]) -> bool:
     """Both directions fit one bidirectional PyTorch kernel call."""
     a, b = forward.cell, backward.cell
+    name = _fused_name(forward)
     return (
         type(a) is type(b)
-        and _fused_name(forward) is not None
-        and _fused_name(forward) == _fused_name(backward)
+        and name is not None
+        and name == _fused_name(backward)
         and a.units == b.units
         and a.use_bias == b.use_bias
         and (forward.go_backwards, backward.go_backwards) == (False, True)
