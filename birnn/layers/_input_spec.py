@@ -44,11 +44,11 @@ def check_input(spec: InputSpec | None, shape: Sequence[int], layer_name: str, i
     elif spec.min_ndim is not None and len(shape) < spec.min_ndim:
         problem = f"expected min_ndim={spec.min_ndim}, found ndim={len(shape)}. Full shape received: {shape}"
     else:
-        wrong = [(axis, size) for axis, size in spec.axes.items()
-                 if -len(shape) <= axis < len(shape) and shape[axis] is not None and shape[axis] != size]
-        if not wrong:
+        for axis, size in spec.axes.items():
+            if -len(shape) <= axis < len(shape) and shape[axis] is not None and shape[axis] != size:
+                problem = f"expected axis {axis} of input shape to have value {size}, but received input with shape {shape}"
+                break
+        else:
             return
-        axis, size = wrong[0]
-        problem = f"expected axis {axis} of input shape to have value {size}, but received input with shape {shape}"
     # the message is only built on failure: this runs on every call of every layer
     raise ValueError(f'Input {index} of layer "{layer_name}" is incompatible with the layer: {problem}')

@@ -328,13 +328,17 @@ class Layer(nn.Module):
         return x
 
     def _check_inputs(self, inputs: Any) -> None:
-        if torch.jit.is_tracing():  # sizes are traced values; the eager call already checked them
+        spec = self.input_spec
+        if spec is None or torch.jit.is_tracing():  # traced sizes: the eager call already checked them
             return
-        specs = self.input_spec if isinstance(self.input_spec, list) else [self.input_spec]
+        if isinstance(spec, InputSpec) and isinstance(inputs, Tensor):  # the common case, on every call
+            check_input(spec, inputs.shape, self.name)
+            return
+        specs = spec if isinstance(spec, list) else [spec]
         tensors = inputs if isinstance(inputs, (list, tuple)) else [inputs]
-        for index, (spec, tensor) in enumerate(zip(specs, tensors)):
+        for index, (one, tensor) in enumerate(zip(specs, tensors)):
             if isinstance(tensor, Tensor):
-                check_input(spec, tuple(tensor.shape), self.name, index)
+                check_input(one, tensor.shape, self.name, index)
 
     def __call__(self, inputs: Any, *args: Any, **kwargs: Any) -> Any:
         inputs = self._to_tensor(inputs)

@@ -29,7 +29,7 @@ from torch import Tensor
 from ... import _gemm, activations, constraints, initializers, regularizers
 from .. import _layer
 
-__all__ = ["CellProtocol", "ProjectedCell", "DropoutMasks", "state_sizes", "flat_sizes", "zero_states", "flatten_states", "call_kwargs"]
+__all__ = ["CellProtocol", "ProjectedCell", "DropoutMasks", "state_sizes", "flat_sizes", "zero_states", "has_own_initial_state", "flatten_states", "call_kwargs"]
 
 
 @runtime_checkable
@@ -72,12 +72,16 @@ def call_kwargs(cell: Any, training: bool | None, constants: Any = None) -> dict
 
 def zero_states(cell: Any, batch_size: int, dtype: torch.dtype, device: torch.device | str) -> list[Tensor]:
     """The cell's initial states: its own ``get_initial_state`` when it has one, else zeros ``(N, s)``."""
-    own = getattr(type(cell), "get_initial_state", None)
-    if own is not None:
+    if has_own_initial_state(cell):
         states = cell.get_initial_state(batch_size=batch_size)
         states = list(states) if isinstance(states, (list, tuple)) else [states]
         return [s.to(device=device, dtype=dtype) for s in flatten_states(states)]
     return [torch.zeros(batch_size, s, dtype=dtype, device=device) for s in state_sizes(cell)]
+
+
+def has_own_initial_state(cell: Any) -> bool:
+    """The cell makes its initial states itself (``get_initial_state``); otherwise they are zeros."""
+    return getattr(type(cell), "get_initial_state", None) is not None
 
 
 def flatten_states(states: Any) -> list[Tensor]:

@@ -136,10 +136,11 @@ def _edge(output: Tensor | None) -> Any:
 
 class _Concurrently(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, tasks, *inputs):  # type: ignore[override]
+    def forward(ctx, tasks, counts, *inputs):  # type: ignore[override]
         ctx.set_materialize_grads(False)  # an unused output (say, the last output of a sequence layer) costs nothing
         with torch.enable_grad():
             results = in_parallel(tasks)
+        counts.extend(len(r) for r in results)  # how the caller cuts the flat outputs back into the tasks' lists
         ctx.results = [[_edge(out) for out in r] for r in results]
         ctx.inputs = inputs
         return tuple(None if out is None else out.detach() for r in results for out in r)
@@ -190,7 +191,7 @@ class _Concurrently(torch.autograd.Function):
                     summed[i].add_(g)
                 else:
                     summed[i] = summed[i] + g
-        return (None, *summed)
+        return (None, None, *summed)
 
 
 def _non_overlapping_and_dense(t: Tensor) -> bool:
@@ -200,8 +201,8 @@ def _non_overlapping_and_dense(t: Tensor) -> bool:
     return t.permute(order).is_contiguous()
 
 
-def concurrently(tasks: Sequence[Task], counts: Sequence[int], inputs: Sequence[Tensor]) -> list[list[Tensor | None]]:
-    """Run ``tasks`` (each returning ``counts[i]`` tensors or ``None`` s) on two threads.
+def concurrently(tasks: Sequence[Task], inputs: Sequence[Tensor]) -> list[list[Tensor | None]]:
+    """Run ``tasks`` (each returning a list of tensors or ``None`` s) on two threads.
 
     Gradients flow to ``inputs``: every tensor the tasks read that may need a gradient (sequences,
     states, weights). Both backward passes run on two threads too. Without grad mode the tasks
@@ -209,14 +210,15 @@ def concurrently(tasks: Sequence[Task], counts: Sequence[int], inputs: Sequence[
 
     Example:
         >>> w = torch.ones(3, requires_grad=True)
-        >>> (a,), (b,) = concurrently([lambda: [w * 2], lambda: [w * 3]], [1, 1], [w])
+        >>> (a,), (b,) = concurrently([lambda: [w * 2], lambda: [w * 3]], [w])
         >>> (a + b).sum().backward()
         >>> w.grad.tolist()
         [5.0, 5.0, 5.0]
     """
     if not torch.is_grad_enabled() or not any(t.requires_grad for t in inputs):
         return [list(r) for r in in_parallel(tasks)]
-    flat = _Concurrently.apply(list(tasks), *inputs)
+    counts: list[int] = []
+    flat = _Concurrently.apply(list(tasks), counts, *inputs)
     results, start = [], 0
     for count in counts:
         results.append(list(flat[start : start + count]))

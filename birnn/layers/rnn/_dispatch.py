@@ -219,20 +219,34 @@ def torch_parameters(cell: Any, kind: str) -> list[Tensor]:
 
 @dataclass(frozen=True)
 class Call:
-    """One call's validated arguments, as ``RNN`` prepared them. ``dropout``: dropout masks already drawn for
-    it (a half of a split batch takes its rows of the whole call's masks, ``_halves``); ``None``: the kernel
-    draws them."""
+    """One call's validated arguments, as ``RNN`` prepared them. ``initial_states``: the states given or kept
+    (``None``: the cell's zero states, one ``(N, s)`` tensor for each of ``zero_sizes``, made when a kernel first
+    reads ``states``; PyTorch's kernels take their zeros in their own layout instead, ``_kernel_states``).
+    ``dropout``: dropout masks already drawn for it (a half of a split batch takes its rows of the whole call's
+    masks, ``_halves``); ``None``: the kernel draws them."""
 
     sequences: Tensor
-    states: list[Tensor]
+    initial_states: list[Tensor] | None
     mask: Tensor | None
     training: bool
     constants: Any
     dropout: DropoutMasks | None = None
+    zero_sizes: tuple[int, ...] = ()
+
+    @functools.cached_property
+    def states(self) -> list[Tensor]:
+        """The initial states, ``(N, s)`` each."""
+        if self.initial_states is not None:
+            return self.initial_states
+        x = self.sequences
+        return [torch.zeros(x.shape[0], size, dtype=x.dtype, device=x.device) for size in self.zero_sizes]
 
 
-Result = tuple[Tensor, "Tensor | None", list[Tensor]]
-"""``(last_output, outputs or None, final_states)``: the contract of every kernel."""
+Result = tuple["Tensor | None", "Tensor | None", list[Tensor]]
+"""``(last_output, outputs, final_states)``: the contract of every kernel. A kernel may leave out what the layer
+does not read (``RNN.finish_call``; ``run_fused`` does, where the few tensor operations saved are a lone call's
+time at small batches): the last output (``None``) when the layer returns sequences, the outputs (``None``)
+when it does not, the final states (``[]``) when it neither returns nor keeps them."""
 
 
 def kernel_for(layer: RNN, call: Call, paired: bool = False) -> str:
@@ -241,6 +255,9 @@ def kernel_for(layer: RNN, call: Call, paired: bool = False) -> str:
 
 
 def _dropped(layer: RNN, call: Call) -> Tensor:
+    """The call's inputs after the cell's input dropout (none at inference)."""
+    if not call.training:
+        return call.sequences
     cell = layer.cell
     return cell._dropped_inputs(call.sequences, cell.dropout_masks(call.sequences, call.states, call.training).inputs)
 
@@ -280,28 +297,50 @@ def _vf_call(name: str, data: tuple[Tensor, ...], states: list[Tensor], args: tu
 def run_fused(layers: list[RNN], calls: list[Call], aligned: bool = False) -> list[Result]:
     """PyTorch's kernel for one direction, or for a standard forward/backward pair in one call.
 
-    ``aligned``: return the sequences in input time order instead of processing order.
+    ``aligned``: return the sequences in input time order instead of processing order. A lone layer's call at
+    small batches is mostly this function's own time, so it keeps to the tensor operations the layer's outputs
+    need (``Result``).
     """
-    name = _fused_name(layers[0])
+    first = layers[0]
+    name = _fused_name(first)
     assert name is not None
-    cell = layers[0].cell
-    bidirectional = len(layers) == 2
-    x = _dropped(layers[0], calls[0])
-    if len(layers) == 1 and layers[0].go_backwards:
-        x = x.flip(1)
-    params = [p for layer in layers for p in torch_parameters(layer.cell, "gru" if name == "gru" else "lstm")]
-    states = [torch.stack(s) if bidirectional else s[0].unsqueeze(0) for s in zip(*(c.states for c in calls))]
-    outputs, stacked = _torch_kernel(name, x, states, params, cell.use_bias, bidirectional)
-    finals = [[s[k] for s in stacked] for k in range(len(layers))]
+    cell, kind = first.cell, "gru" if name == "gru" else "lstm"
+    x = _dropped(first, calls[0])
+    states = _kernel_states(calls, cell.units)
+    if len(layers) == 1:
+        flip = first.go_backwards
+        outputs, stacked = _torch_kernel(name, x.flip(1) if flip else x, states, torch_parameters(cell, kind),
+                                         cell.use_bias, False)
+        flip = flip and aligned
+        return [_fused_result(first, outputs.flip(1) if flip else outputs, 0 if flip else -1, stacked, 0)]
+    params = torch_parameters(cell, kind) + torch_parameters(layers[1].cell, kind)
+    outputs, stacked = _torch_kernel(name, x, states, params, cell.use_bias, True)
     u = cell.units
-    if bidirectional:
-        per_direction = [outputs[..., :u], outputs[..., u:] if aligned else outputs[..., u:].flip(1)]
-    else:
-        per_direction = [outputs.flip(1) if aligned and layers[0].go_backwards else outputs]
-    return [
-        (seq[:, 0 if aligned and layer.go_backwards else -1], seq if layer.return_sequences else None, final)
-        for layer, seq, final in zip(layers, per_direction, finals)
-    ]
+    backward = outputs[..., u:] if aligned else outputs[..., u:].flip(1)
+    return [_fused_result(first, outputs[..., :u], -1, stacked, 0),
+            _fused_result(layers[1], backward, 0 if aligned else -1, stacked, 1)]
+
+
+def _kernel_states(calls: list[Call], units: int) -> list[Tensor]:
+    """The calls' initial states as PyTorch's kernels take them, ``(directions, N, U)`` per state: one zero tensor
+    for all of them when every call starts from zeros (one tensor operation instead of one per state and call)."""
+    if all(call.initial_states is None for call in calls):
+        x = calls[0].sequences
+        zeros = torch.zeros(len(calls), x.shape[0], units, dtype=x.dtype, device=x.device)
+        return [zeros] * len(calls[0].zero_sizes)
+    if len(calls) == 1:
+        return [s.unsqueeze(0) for s in calls[0].states]
+    return [torch.stack(pair) for pair in zip(*(call.states for call in calls))]
+
+
+def _fused_result(layer: RNN, sequence: Tensor, last: int, stacked: list[Tensor], direction: int) -> Result:
+    """One direction's ``Result`` from PyTorch's kernel (its output ``sequence``, the time index of its last output,
+    the kernel's final states stacked over directions), with only what ``layer`` reads."""
+    return (
+        None if layer.return_sequences else sequence[:, last],
+        sequence if layer.return_sequences else None,
+        [s[direction] for s in stacked] if layer.return_state or layer.stateful else [],
+    )
 
 
 _LENGTH_GROUPS = 4
@@ -570,7 +609,7 @@ def _run_stacked(views: list[CellView], call: Call, aligned: bool, paired: bool)
     for i, view in enumerate(views):
         own = [next(states) for _ in state_sizes(view.cell)]
         top = i == len(views) - 1
-        own_call = dataclasses.replace(call, sequences=sequences, states=own)
+        own_call = dataclasses.replace(call, sequences=sequences, initial_states=own)
         last, sequences, final = run(view, own_call, aligned=aligned if top else True, paired=paired)  # type: ignore[arg-type]
         finals += final
     return last, sequences, finals
@@ -611,7 +650,7 @@ def _halves(call: Call) -> list[Call]:
     drawn = call.dropout or DropoutMasks()
     inputs, recurrent = split(drawn.inputs), split(drawn.recurrent)
     return [
-        dataclasses.replace(call, sequences=sequences[i], states=[s[i] for s in states], mask=mask[i],
+        dataclasses.replace(call, sequences=sequences[i], initial_states=[s[i] for s in states], mask=mask[i],
                             dropout=DropoutMasks(inputs[i], recurrent[i]))
         for i in range(2)
     ]
@@ -691,12 +730,10 @@ def run_pair(forward: RNN, backward: RNN, calls: list[Call], concatenated: bool 
     def task(layer: RNN, call: Call) -> Any:
         return lambda: _flatten_result(run(layer, call, aligned=True, paired=True))
 
-    inputs = _unique([t for layer, call in zip(layers, calls) for t in (call.sequences, *call.states, *layer.parameters())])
-    flat = concurrently(
-        [task(layer, call) for layer, call in zip(layers, calls)],
-        [2 + len(call.states) for call in calls],
-        inputs,
-    )
+    inputs = _unique([  # what gradients flow to (zero states made inside need none)
+        t for layer, call in zip(layers, calls) for t in (call.sequences, *(call.initial_states or ()), *layer.parameters())
+    ])
+    flat = concurrently([task(layer, call) for layer, call in zip(layers, calls)], inputs)
     return [(f[0], f[1], list(f[2:])) for f in flat]
 
 

@@ -15,7 +15,8 @@ from .._input_spec import InputSpec
 from .._layer import Layer, Shape
 from .._naming import to_snake_case
 from . import _dispatch
-from ._cell import CellProtocol, ProjectedCell, call_kwargs, flatten_states, state_sizes, zero_states
+from ._cell import (CellProtocol, ProjectedCell, call_kwargs, flatten_states, has_own_initial_state, state_sizes,
+                    zero_states)
 from ._loop import Step, check_mask, check_time_axis
 
 __all__ = ["RNN", "CellLayer", "state_structure"]
@@ -185,7 +186,8 @@ class RNN(Layer):
             )
         return flat
 
-    def _initial_states(self, initial_state: Any, inputs: Tensor) -> list[Tensor]:
+    def _initial_states(self, initial_state: Any, inputs: Tensor) -> list[Tensor] | None:
+        """The call's initial states, ``None`` for the cell's zero states (``Call.states`` makes them when read)."""
         batch = inputs.shape[0]
         if self.stateful and self._batch_size is not None and batch != self._batch_size:
             raise ValueError(
@@ -196,8 +198,10 @@ class RNN(Layer):
             states = self._as_state_list(initial_state, "initial_state", batch)
         elif self.stateful and self._stored_states is not None:
             states = self._stored_states
-        else:
+        elif has_own_initial_state(self.cell):
             return zero_states(self.cell, batch, inputs.dtype, inputs.device)
+        else:
+            return None
         return [s.to(device=inputs.device, dtype=inputs.dtype) for s in states]
 
     @property
@@ -265,7 +269,9 @@ class RNN(Layer):
         check_time_axis(sequences)
         mask = check_mask(mask, sequences)
         states = self._initial_states(initial_state, sequences)
-        return _dispatch.Call(sequences, states, mask, self.training if training is None else bool(training), constants)
+        training = self.training if training is None else bool(training)
+        zero_sizes = tuple(state_sizes(self.cell)) if states is None else ()
+        return _dispatch.Call(sequences, states, mask, training, constants, zero_sizes=zero_sizes)
 
     def finish_call(self, result: _dispatch.Result) -> Tensor | tuple[Any, ...]:
         """Store stateful states and shape the kernel's result into this layer's outputs."""

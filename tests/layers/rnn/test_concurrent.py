@@ -25,7 +25,7 @@ def test_gradients_equal_sequential_and_shared_inputs_are_summed():
         threads.append(threading.get_ident())
         return [torch.sigmoid(x @ w2)]
 
-    (a, none), (b,) = _concurrent.concurrently([first, second], [2, 1], [x, w1, w2])
+    (a, none), (b,) = _concurrent.concurrently([first, second], [x, w1, w2])
     assert none is None and len(set(threads)) == (2 if torch.get_num_threads() > 1 else 1)
     (a.sum() * 2 + (b * b).sum()).backward()
     got = [t.grad.clone() for t in (x, w1, w2)]
@@ -39,7 +39,7 @@ def test_gradients_equal_sequential_and_shared_inputs_are_summed():
 def test_without_grad_the_tasks_just_run():
     w = torch.ones(2, requires_grad=True)
     with torch.no_grad():
-        (a,), (b,) = _concurrent.concurrently([lambda: [w * 2], lambda: [w * 3]], [1, 1], [w])
+        (a,), (b,) = _concurrent.concurrently([lambda: [w * 2], lambda: [w * 3]], [w])
     assert not a.requires_grad and b.tolist() == [3.0, 3.0]
 
 
@@ -49,7 +49,7 @@ def test_errors_in_a_task_propagate():
 
     w = torch.ones(1, requires_grad=True)
     try:
-        _concurrent.concurrently([lambda: [w * 1], broken], [1, 1], [w])
+        _concurrent.concurrently([lambda: [w * 1], broken], [w])
     except ValueError as error:
         assert "boom" in str(error)
     else:
@@ -98,7 +98,7 @@ def test_summing_shared_gradients_never_writes_into_an_upstream_gradient():
     """The shared input's gradients are summed in place only into a tensor a task's backward pass made:
     a task that hands its input straight through returns the upstream gradient itself."""
     w = torch.ones(3, requires_grad=True)
-    (a,), (b,) = _concurrent.concurrently([lambda: [w.view(3)], lambda: [w * 3]], [1, 1], [w])
+    (a,), (b,) = _concurrent.concurrently([lambda: [w.view(3)], lambda: [w * 3]], [w])
     upstream_a, upstream_b = torch.full((3,), 5.0), torch.full((3,), 2.0)
     torch.autograd.backward([a, b], [upstream_a, upstream_b])
     assert w.grad.tolist() == [11.0, 11.0, 11.0]
@@ -119,7 +119,7 @@ def test_shared_gradients_in_a_transposed_layout_are_summed_in_place():
 
         return run
 
-    (a,), (b,) = _concurrent.concurrently([task(2.0), task(3.0)], [1, 1], [x])
+    (a,), (b,) = _concurrent.concurrently([task(2.0), task(3.0)], [x])
     (dx,) = torch.autograd.grad([a, b], [x], [torch.ones(4, 3), torch.ones(4, 3)])
     torch.testing.assert_close(dx, torch.full((3, 4), 5.0))
     assert not dx.is_contiguous() and dx.untyped_storage().data_ptr() in made

@@ -8,6 +8,7 @@ import itertools
 
 import pytest
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from birnn import _gemm, activations
 from birnn.layers import GRU, LSTM, SimpleRNN
@@ -487,6 +488,47 @@ def test_inference_weight_cache_follows_weight_updates():
             reference.load_state_dict(replaced)
             torch.testing.assert_close(layer(x), reference(x), atol=1e-5, rtol=0)
     assert not torch.allclose(before, after)
+
+
+class _OperationLog(TorchDispatchMode):
+    """The ATen operations dispatched while active, by name."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.names: list[str] = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+        self.names.append(str(func))
+        return func(*args, **(kwargs or {}))
+
+
+@pytest.mark.parametrize("return_sequences", [True, False])
+def test_a_lone_lstm_at_inference_dispatches_no_more_operations_than_nn_lstm(return_sequences):
+    """birnn's overhead around PyTorch's kernel: one zero tensor for both initial states (not two made and
+    reshaped), and none of the outputs the layer does not return (its last output, its final states)."""
+    x = torch.randn(N, T, F)
+    layer, reference = LSTM(U, return_sequences=return_sequences).eval(), torch.nn.LSTM(F, U, batch_first=True).eval()
+    layer.build(x.shape)
+    with torch.no_grad():
+        layer(x)  # converts and caches the weights
+        with _OperationLog() as ours:
+            layer(x)
+        with _OperationLog() as theirs:
+            reference(x)
+    assert "aten.mkldnn_rnn_layer.default" in ours.names or "aten.lstm.input" in ours.names
+    assert ours.names.count("aten.zeros.default") == 1
+    assert len(ours.names) <= len(theirs.names) + (0 if return_sequences else 1)  # + the last output's select
+
+
+def test_zero_initial_states_are_made_when_a_kernel_reads_them():
+    x = torch.randn(N, T, F, dtype=torch.float64)
+    call = _dispatch.Call(x, None, None, False, None, zero_sizes=(U, 2))
+    assert "states" not in vars(call)
+    states = call.states
+    assert [tuple(s.shape) for s in states] == [(N, U), (N, 2)] and all(s.dtype == torch.float64 for s in states)
+    assert not any(s.any() for s in states) and call.states is states
+    given = [torch.ones(N, U)]
+    assert _dispatch.Call(x, given, None, False, None).states is given
 
 
 def test_concat_of_the_two_halves_of_one_tensor_is_that_tensor():
