@@ -2,7 +2,11 @@
 
 Ratios are taken within one run only: each entry's median divided by plain PyTorch's median of
 the same case (``x PyTorch``) and by the fastest *peer's* median of that case (``x fastest``;
-birnn's own entries are never the reference). Below 1.0 is faster.
+birnn's own entries are never the reference). Below 1.0 is faster. With several rounds, ``x PyTorch per
+round`` is the median over rounds of the entry's round median divided by PyTorch's in the same round: the two
+ran back to back, so a stretch of time in which the machine runs slow (seen here: whole worker processes at
+1.2-1.8x their usual time, both peers alike) moves both sides of each round's ratio, where it moves the
+pooled median of one peer only.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import statistics
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,7 +42,9 @@ class Entry:
     peak_mib: float | None
     note: str
     foreign_cores: float | None = None
+    round_medians_ms: tuple[float, ...] = ()
     vs_baseline: float | None = None
+    vs_baseline_per_round: float | None = None
     vs_fastest: float | None = None
     fastest_peer: str | None = None
 
@@ -73,6 +80,7 @@ def entries(results: dict[str, Any]) -> list[Entry]:
             peak_mib=row.get("peak_mib"),
             note=_note(row),
             foreign_cores=row.get("foreign_cores"),
+            round_medians_ms=tuple(row.get("round_medians_ms", ())),
         )
         for row in results["rows"]
     ]
@@ -80,7 +88,8 @@ def entries(results: dict[str, Any]) -> list[Entry]:
     for case in dict.fromkeys(entry.case for entry in raw):
         mine = [entry for entry in raw if entry.case == case]
         timed = [entry for entry in mine if entry.median_ms is not None]
-        baseline = next((e.median_ms for e in timed if e.peer == BASELINE and not e.variant), None)
+        reference = next((e for e in timed if e.peer == BASELINE and not e.variant), None)
+        baseline = reference.median_ms if reference else None
         peers = [e for e in timed if e.peer != SUBJECT]
         fastest = min(peers, key=lambda e: e.median_ms or math.inf, default=None)
         for entry in mine:
@@ -91,11 +100,28 @@ def entries(results: dict[str, Any]) -> list[Entry]:
                 dataclasses.replace(
                     entry,
                     vs_baseline=entry.median_ms / baseline if baseline else None,
+                    vs_baseline_per_round=_per_round(entry, reference),
                     vs_fastest=entry.median_ms / fastest.median_ms if fastest and fastest.median_ms else None,
                     fastest_peer=fastest.label if fastest else None,
                 )
             )
     return done
+
+
+def _per_round(entry: Entry, reference: Entry | None) -> float | None:
+    """Median over rounds of ``entry``'s round median / ``reference``'s in the same round (``None`` unless both
+    have the same two or more rounds).
+
+    Example:
+        >>> a = Entry("c", "birnn", "", 2.0, 1.0, None, "", round_medians_ms=(1.0, 2.0, 1.1))
+        >>> b = Entry("c", "torch_nn", "", 1.0, 1.0, None, "", round_medians_ms=(1.0, 2.0, 2.0))
+        >>> _per_round(a, b)
+        1.0
+    """
+    rounds = entry.round_medians_ms
+    if reference is None or len(rounds) < 2 or len(rounds) != len(reference.round_medians_ms):
+        return None
+    return statistics.median(a / b for a, b in zip(rounds, reference.round_medians_ms))
 
 
 def _ms(value: float | None) -> str:
@@ -195,17 +221,18 @@ def _summary_table(results: dict[str, Any], all_entries: list[Entry]) -> list[st
 def _detail_table(all_entries: list[Entry]) -> list[str]:
     lines = [
         (
-            "| case | peer | median ms | min ms | × PyTorch | × fastest peer | fastest peer | peak MiB "
-            "| others' cores | note |"
+            "| case | peer | median ms | min ms | × PyTorch | × PyTorch per round | × fastest peer | fastest peer "
+            "| peak MiB | others' cores | note |"
         ),
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for e in all_entries:
         peak = "–" if e.peak_mib is None else f"{e.peak_mib:.0f}"
         others = "–" if e.foreign_cores is None else f"{e.foreign_cores:.2f}"
         lines.append(
             f"| {e.case} | {e.label} | {_ms(e.median_ms)} | {_ms(e.min_ms)} | {_ratio(e.vs_baseline)} | "
-            f"{_ratio(e.vs_fastest)} | {e.fastest_peer or '–'} | {peak} | {others} | {e.note} |"
+            f"{_ratio(e.vs_baseline_per_round)} | {_ratio(e.vs_fastest)} | {e.fastest_peer or '–'} | {peak} | "
+            f"{others} | {e.note} |"
         )
     return lines
 

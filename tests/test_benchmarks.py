@@ -8,6 +8,7 @@ and hold what the report promises.
 from __future__ import annotations
 
 import json
+import statistics
 from pathlib import Path
 
 import pytest
@@ -262,6 +263,24 @@ def test_rounds_alternate_the_peer_order_and_pool_each_peers_steps(monkeypatch: 
     assert results["config"]["rounds"] == 3
     with pytest.raises(ValueError, match="rounds must be at least 1, got 0"):
         suite.SuiteConfig(cases=config.cases, peers=config.peers, rounds=0)
+
+
+def test_per_round_ratio_pairs_the_rounds_so_a_slow_stretch_moves_both_sides() -> None:
+    """The machine ran slow (1.25x) through rounds 2 and 3 for PyTorch and round 2 only for birnn (the stretch
+    ended between the two runs of round 3): the pooled medians make birnn look 0.93x PyTorch, while birnn took
+    1.04-1.05x PyTorch's time in three of the four rounds."""
+    def row(peer: str, rounds: list[float]) -> dict:
+        times = [t for r in rounds for t in (r, r)]
+        return {"case": "c", "peer": peer, "variant": "", "times_ms": times, "median_ms": statistics.median(times),
+                "min_ms": min(times), "round_medians_ms": rounds}
+
+    results = {"rows": [row("birnn", [21.0, 26.0, 21.0, 21.0]), row("torch_nn", [20.0, 25.0, 25.0, 20.0])],
+               "cases": [{"name": "c", "title": "t"}], "config": {"quiet_cores": 0.5}, "runs": []}
+    birnn = next(e for e in entries(results) if e.peer == "birnn")
+    assert birnn.vs_baseline == pytest.approx(21.0 / 22.5)
+    assert birnn.vs_baseline_per_round == pytest.approx((21 / 20 + 26 / 25) / 2)
+    one_round = {**results, "rows": [{**r, "round_medians_ms": r["round_medians_ms"][:1]} for r in results["rows"]]}
+    assert next(e for e in entries(one_round) if e.peer == "birnn").vs_baseline_per_round is None
 
 
 def test_same_kernel_cases_run_pytorchs_kernel_in_birnn() -> None:
