@@ -308,11 +308,12 @@ def run_fused(layers: list[RNN], calls: list[Call], aligned: bool = False) -> li
     x = _dropped(first, calls[0])
     states = _kernel_states(calls, cell.units)
     if len(layers) == 1:
-        flip = first.go_backwards
-        outputs, stacked = _torch_kernel(name, x.flip(1) if flip else x, states, torch_parameters(cell, kind),
+        backwards = first.go_backwards
+        outputs, stacked = _torch_kernel(name, x.flip(1) if backwards else x, states, torch_parameters(cell, kind),
                                          cell.use_bias, False)
-        flip = flip and aligned
-        return [_fused_result(first, outputs.flip(1) if flip else outputs, 0 if flip else -1, stacked, 0)]
+        to_input_order = backwards and aligned  # the last output processed is then the first in time
+        sequence = outputs.flip(1) if to_input_order else outputs
+        return [_fused_result(first, sequence, 0 if to_input_order else -1, stacked, 0)]
     params = torch_parameters(cell, kind) + torch_parameters(layers[1].cell, kind)
     outputs, stacked = _torch_kernel(name, x, states, params, cell.use_bias, True)
     u = cell.units
