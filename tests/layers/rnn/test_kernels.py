@@ -515,7 +515,7 @@ def test_a_lone_lstm_at_inference_dispatches_no_more_operations_than_nn_lstm(ret
             layer(x)
         with _OperationLog() as theirs:
             reference(x)
-    assert "aten.mkldnn_rnn_layer.default" in ours.names or "aten.lstm.input" in ours.names
+    assert set(theirs.names) <= set(ours.names)  # the very kernel nn.LSTM runs (oneDNN's layer op here)
     assert ours.names.count("aten.zeros.default") == 1
     assert len(ours.names) <= len(theirs.names) + (0 if return_sequences else 1)  # + the last output's select
 
