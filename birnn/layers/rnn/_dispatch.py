@@ -217,6 +217,13 @@ def torch_parameters(cell: Any, kind: str) -> list[Tensor]:
     return params
 
 
+def _kernel_parameters(layers: list[Any], name: str) -> list[Tensor]:
+    """The weights PyTorch's kernel ``name`` takes for ``layers`` (one direction or a pair), each layer's
+    ``torch_parameters`` in turn."""
+    kind = "gru" if name == "gru" else "lstm"
+    return [p for layer in layers for p in torch_parameters(layer.cell, kind)]
+
+
 @dataclass(frozen=True)
 class Call:
     """One call's validated arguments, as ``RNN`` prepared them. ``initial_states``: the states given or kept
@@ -304,17 +311,15 @@ def run_fused(layers: list[RNN], calls: list[Call], aligned: bool = False) -> li
     first = layers[0]
     name = _fused_name(first)
     assert name is not None
-    cell, kind = first.cell, "gru" if name == "gru" else "lstm"
+    cell = first.cell
     x = _dropped(first, calls[0])
-    states = _kernel_states(calls, cell.units)
+    states, params = _kernel_states(calls, cell.units), _kernel_parameters(layers, name)
     if len(layers) == 1:
         backwards = first.go_backwards
-        outputs, stacked = _torch_kernel(name, x.flip(1) if backwards else x, states, torch_parameters(cell, kind),
-                                         cell.use_bias, False)
+        outputs, stacked = _torch_kernel(name, x.flip(1) if backwards else x, states, params, cell.use_bias, False)
         to_input_order = backwards and aligned  # the last output processed is then the first in time
         sequence = outputs.flip(1) if to_input_order else outputs
         return [_fused_result(first, sequence, 0 if to_input_order else -1, stacked, 0)]
-    params = torch_parameters(cell, kind) + torch_parameters(layers[1].cell, kind)
     outputs, stacked = _torch_kernel(name, x, states, params, cell.use_bias, True)
     u = cell.units
     backward = outputs[..., u:] if aligned else outputs[..., u:].flip(1)
@@ -370,7 +375,7 @@ def run_fused_masked(layers: list[RNN], calls: list[Call], aligned: bool = False
     row_ids = torch.arange(rows, device=packed.device)
     to_padded = (offsets[:-1].unsqueeze(0) + row_ids.unsqueeze(1)).clamp(max=max(packed.shape[0] - 1, 0))
     padded = packed.index_select(0, to_padded.flatten()).view(rows, longest, -1)
-    params = torch_parameters(cell, "gru" if name == "gru" else "lstm")
+    params = _kernel_parameters(layers, name)
     states = [s.index_select(0, packing.order) for s in call.states]
     lengths = [sum(1 for n in packing.batch_sizes if n > i) for i in range(rows)]
     pieces = []
@@ -527,7 +532,7 @@ def run_fused_packed(layers: list[RNN], calls: list[Call], aligned: bool = False
     if rows == 0:  # nothing runs; the sequence kernels keep the (all-zero) gradients connected
         return run_scan(layers, calls, aligned, concatenated)
     states = [[s.index_select(0, packing.order) for s in c.states] for c in calls]  # sorted like the packed rows
-    params = [p for layer in layers for p in torch_parameters(layer.cell, "gru" if name == "gru" else "lstm")]
+    params = _kernel_parameters(layers, name)
     running = [torch.stack([direction[k][:rows] for direction in states]) for k in range(len(states[0]))]
     outputs, finals = _torch_kernel(name, packed, running, params, cell.use_bias, pair, packing.batch_sizes)
     u = cell.units
